@@ -1,0 +1,49 @@
+"""Protocol buffers with the system protoc and grpc_cpp_plugin, offline."""
+
+def kiln_cc_proto_library(name, srcs, deps = [], grpc = False, visibility = None):
+    """C++ messages (and gRPC stubs) for `srcs`, as one cc_library.
+
+    Args:
+      name: the cc_library's name.
+      srcs: .proto files in this package, imported by their workspace path
+        (e.g. "kiln/v1/graph.proto" for proto/kiln/v1/graph.proto).
+      deps: other kiln_cc_proto_library targets whose protos these import.
+      grpc: also generate gRPC service stubs.
+      visibility: of the cc_library.
+    """
+    pkg = native.package_name()
+    outs = []
+    for src in srcs:
+        base = src[:-len(".proto")]
+        outs.append(base + ".pb.h")
+        outs.append(base + ".pb.cc")
+        if grpc:
+            outs.append(base + ".grpc.pb.h")
+            outs.append(base + ".grpc.pb.cc")
+
+    # Protos import each other relative to this package's root (proto/), so
+    # the generated headers are included as "kiln/v1/foo.pb.h".
+    cmd = "protoc --proto_path=%s --cpp_out=$(GENDIR)/%s" % (pkg, pkg)
+    if grpc:
+        cmd += " --grpc_out=$(GENDIR)/%s --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin" % pkg
+    cmd += " $(SRCS)"
+
+    native.genrule(
+        name = name + "_gen",
+        srcs = srcs + [d + "_srcs" for d in deps],
+        outs = outs,
+        cmd = cmd,
+    )
+    native.filegroup(
+        name = name + "_srcs",
+        srcs = srcs,
+        visibility = ["//visibility:public"],
+    )
+    native.cc_library(
+        name = name,
+        srcs = [o for o in outs if o.endswith(".cc")],
+        hdrs = [o for o in outs if o.endswith(".h")],
+        includes = ["."],
+        deps = deps + ["//third_party/sys:protobuf"] + (["//third_party/sys:grpc"] if grpc else []),
+        visibility = visibility,
+    )

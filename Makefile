@@ -1,0 +1,35 @@
+# Kiln: `make run` serves on 127.0.0.1:50051 with its cache under ./.kiln;
+# `make test` runs every test. Both install missing Debian packages first.
+BAZEL ?= bazel
+LISTEN ?= 127.0.0.1:50051
+DATA_DIR ?= $(CURDIR)/.kiln
+
+.PHONY: all deps build run test format check-format lint clean python-proto
+
+all: build
+
+deps:
+	@tools/install_deps.sh
+
+build: deps
+	$(BAZEL) build //...
+
+run: deps
+	$(BAZEL) build //server:kiln-server //client/cpp:kiln
+	exec bazel-bin/server/kiln-server --listen=$(LISTEN) --data-dir=$(DATA_DIR)
+
+test: deps
+	@tools/run_tests.sh
+
+format:
+	tools/check_format.sh --fix
+
+check-format:
+	tools/check_format.sh
+
+python-proto:
+	tools/gen_python_proto.sh
+
+clean:
+	$(BAZEL) clean
+	rm -rf test-results

@@ -1,0 +1,86 @@
+#include "server/config.h"
+
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "kiln/version.h"
+
+namespace kiln::server {
+namespace {
+
+// "host:port", "[v6]:port" or "unix:/path"; the port must be a number.
+std::string ValidateListen(const std::string& value) {
+  if (value.rfind("unix:", 0) == 0) {
+    return value.size() > 5 ? "" : "unix socket path is empty";
+  }
+  size_t colon = value.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return "expected HOST:PORT, e.g. 127.0.0.1:50051";
+  }
+  std::string port = value.substr(colon + 1);
+  if (port.empty() ||
+      port.find_first_not_of("0123456789") != std::string::npos ||
+      port.size() > 5 || std::stoi(port) > 65535) {
+    return "port must be a number from 0 to 65535";
+  }
+  return "";
+}
+
+}  // namespace
+
+ParseResult ParseServerFlags(int argc, char** argv) {
+  ServerConfig config;
+  CLI::App app{
+      "kiln-server: compiles PyTorch graphs into fused kernels, caches the "
+      "artifacts in RocksDB and runs them.",
+      "kiln-server"};
+  app.option_defaults()->always_capture_default();
+  app.set_version_flag("--version", std::string(kServerVersion));
+  app.add_option("--listen", config.listen,
+                 "Address to serve gRPC on (HOST:PORT; port 0 picks a free "
+                 "port, which is logged)")
+      ->envname("KILN_LISTEN")
+      ->check(CLI::Validator(ValidateListen, "HOST:PORT"));
+  app.add_option("--data-dir", config.data_dir,
+                 "Directory of the cache store (RocksDB); created if missing")
+      ->envname("KILN_DATA_DIR")
+      ->check([](const std::string& v) {
+        return v.empty() ? std::string("must not be empty") : std::string();
+      });
+  app.add_option("--log-format", config.log_format, "Log line format")
+      ->envname("KILN_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", config.log_level, "Lowest level logged")
+      ->envname("KILN_LOG_LEVEL")
+      ->check(CLI::IsMember(
+          {"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--max-message-bytes", config.max_message_bytes,
+                 "Largest gRPC message received or sent, in bytes")
+      ->envname("KILN_MAX_MESSAGE_BYTES")
+      ->check(CLI::Range(int64_t{4096}, int64_t{2147483647}));
+  app.add_option("--shutdown-timeout", config.shutdown_timeout_s,
+                 "Seconds in-flight calls may take to finish after SIGTERM")
+      ->envname("KILN_SHUTDOWN_TIMEOUT")
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--sync-writes", config.sync_writes,
+                 "fsync the write-ahead log before acknowledging a write")
+      ->envname("KILN_SYNC_WRITES");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::cout << app.help();
+    return ExitNow{0};
+  } catch (const CLI::CallForVersion& e) {
+    std::cout << "kiln-server " << e.what() << "\n";
+    return ExitNow{0};
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    std::cerr << "kiln-server: error: " << what
+              << " (see kiln-server --help)\n";
+    return ExitNow{2};
+  }
+  return config;
+}
+
+}  // namespace kiln::server

@@ -13,8 +13,10 @@
 #include <system_error>
 #include <vector>
 
+#include "absl/random/random.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
@@ -35,6 +37,7 @@ constexpr size_t kHeaderBytes = 24;
 constexpr uint64_t kMaxArtifactBytes = uint64_t{16} << 30;
 
 constexpr char kSchemaKey[] = "kiln/schema_version";
+constexpr char kStoreIdKey[] = "kiln/store_id";
 constexpr char kLockFile[] = "kiln.lock";
 constexpr char kDbDir[] = "db";
 
@@ -303,11 +306,16 @@ absl::Status Store::CheckSchema() {
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), handles_[0], kSchemaKey, &value);
   if (s.IsNotFound()) {
+    // A new store: record its schema and identity together.
+    absl::BitGen gen;
+    store_id_ = absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
+                                absl::Uniform<uint64_t>(gen));
+    rocksdb::WriteBatch batch;
+    batch.Put(handles_[0], kSchemaKey, absl::StrCat(kSchemaVersion));
+    batch.Put(handles_[0], kStoreIdKey, store_id_);
     rocksdb::WriteOptions w;
     w.sync = true;
-    return FromRocks(
-        db_->Put(w, handles_[0], kSchemaKey, absl::StrCat(kSchemaVersion)),
-        "writing schema version");
+    return FromRocks(db_->Write(w, &batch), "initializing store");
   }
   if (!s.ok()) return FromRocks(s, "reading schema version");
   int version = 0;
@@ -322,6 +330,8 @@ absl::Status Store::CheckSchema() {
         version, " but this kiln-server reads schema version ", kSchemaVersion,
         "; use a matching kiln-server or another --data-dir"));
   }
+  s = db_->Get(rocksdb::ReadOptions(), handles_[0], kStoreIdKey, &store_id_);
+  if (!s.ok()) return FromRocks(s, "reading store id");
   return absl::OkStatus();
 }
 

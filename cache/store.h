@@ -129,6 +129,8 @@ class Store {
 
   StoreStats Stats() const;
   const std::string& data_dir() const { return options_.data_dir; }
+  // A random id made when the store was created, stable across reopens.
+  const std::string& store_id() const { return store_id_; }
   std::string db_path() const;
 
   // Closes RocksDB cleanly and releases the lock. Idempotent; the destructor
@@ -147,6 +149,7 @@ class Store {
 
   StoreOptions options_;
   int lock_fd_ = -1;
+  std::string store_id_;
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default + families
 };

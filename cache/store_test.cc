@@ -101,8 +101,11 @@ TEST_F(StoreTest, RoundTripAndMissing) {
 
 TEST_F(StoreTest, ReopenAfterCloseKeepsData) {
   std::string payload = RandomBytes(100000, 4);
+  std::string id;
   {
     auto store = OpenOrDie();
+    id = store->store_id();
+    EXPECT_EQ(id.size(), 32u);
     ASSERT_TRUE(store->PutArtifact("k", payload).ok());
     ASSERT_TRUE(store->Put(Family::kMetadata, "k", "meta").ok());
     ASSERT_TRUE(store->Close().ok());
@@ -110,6 +113,7 @@ TEST_F(StoreTest, ReopenAfterCloseKeepsData) {
   }
   auto store = OpenOrDie();
   EXPECT_EQ(store->GetArtifact("k")->value_or(""), payload);
+  EXPECT_EQ(store->store_id(), id);
   EXPECT_EQ(store->Get(Family::kMetadata, "k")->value_or(""), "meta");
 }
 

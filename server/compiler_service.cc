@@ -23,7 +23,8 @@ std::string TargetSuffix() {
 
 }  // namespace
 
-v1::CapabilitiesResponse DescribeCapabilities(const ServerConfig& config) {
+v1::CapabilitiesResponse DescribeCapabilities(const ServerConfig& config,
+                                              const std::string& store_id) {
   v1::CapabilitiesResponse caps;
   caps.set_server_version(kServerVersion);
   caps.set_protocol_version(kProtocolVersion);
@@ -63,11 +64,13 @@ v1::CapabilitiesResponse DescribeCapabilities(const ServerConfig& config) {
   limits->set_max_sym_expr_depth(config.limits.max_sym_expr_depth);
   caps.add_compressors("zstd");
   caps.set_shared_memory_allowed(false);
+  caps.set_store_id(store_id);
   return caps;
 }
 
-CompilerService::CompilerService(const ServerConfig& config)
-    : capabilities_(DescribeCapabilities(config)) {}
+CompilerService::CompilerService(const ServerConfig& config,
+                                 const std::string& store_id)
+    : capabilities_(DescribeCapabilities(config, store_id)) {}
 
 grpc::Status CompilerService::Compile(grpc::ServerContext*,
                                       const v1::CompileRequest*,

@@ -1,6 +1,8 @@
 #ifndef KILN_SERVER_COMPILER_SERVICE_H_
 #define KILN_SERVER_COMPILER_SERVICE_H_
 
+#include <string>
+
 #include "kiln/v1/compiler_service.grpc.pb.h"
 #include "server/config.h"
 
@@ -13,7 +15,7 @@ namespace kiln::server {
 // immutable state.
 class CompilerService final : public v1::Compiler::Service {
  public:
-  explicit CompilerService(const ServerConfig& config);
+  CompilerService(const ServerConfig& config, const std::string& store_id);
 
   grpc::Status Compile(grpc::ServerContext* context,
                        const v1::CompileRequest* request,
@@ -50,7 +52,8 @@ class CompilerService final : public v1::Compiler::Service {
 };
 
 // The capabilities of a server started with `config` on this host.
-v1::CapabilitiesResponse DescribeCapabilities(const ServerConfig& config);
+v1::CapabilitiesResponse DescribeCapabilities(const ServerConfig& config,
+                                              const std::string& store_id);
 
 }  // namespace kiln::server
 

@@ -34,7 +34,9 @@ ParseResult ParseServerFlags(int argc, char** argv) {
       "kiln-server: compiles PyTorch graphs into fused kernels, caches the "
       "artifacts in RocksDB and runs them.",
       "kiln-server"};
-  app.option_defaults()->always_capture_default();
+  // A flag given twice takes its last value, as in most Unix tools.
+  app.option_defaults()->always_capture_default()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", std::string(kServerVersion));
   app.add_option("--listen", config.listen,
                  "Address to serve gRPC on (HOST:PORT; port 0 picks a free "

@@ -62,7 +62,8 @@ absl::StatusOr<std::unique_ptr<KilnServer>> KilnServer::Create(
   spdlog::info("store open at '{}' (schema version {})",
                self->store_->db_path(), cache::Store::kSchemaVersion);
 
-  self->compiler_ = std::make_unique<CompilerService>(config);
+  self->compiler_ =
+      std::make_unique<CompilerService>(config, self->store_->store_id());
   self->admin_ = std::make_unique<CacheAdminService>(self->store_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -73,6 +74,9 @@ absl::StatusOr<std::unique_ptr<KilnServer>> KilnServer::Create(
   // plaintext, which is why the default address is loopback.
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(),
                            &port);
+  // Two servers must never share a port: gRPC's default SO_REUSEPORT would
+  // let a second kiln-server bind silently and split the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   builder.RegisterService(self->compiler_.get());

@@ -1,6 +1,6 @@
 """Protocol buffers with the system protoc and grpc_cpp_plugin, offline."""
 
-def kiln_cc_proto_library(name, srcs, deps = [], grpc = False, visibility = None):
+def kiln_cc_proto_library(name, srcs, deps = [], grpc = False, strip_prefix = "", visibility = None):
     """C++ messages (and gRPC stubs) for `srcs`, as one cc_library.
 
     Args:
@@ -9,6 +9,8 @@ def kiln_cc_proto_library(name, srcs, deps = [], grpc = False, visibility = None
         (e.g. "kiln/v1/graph.proto" for proto/kiln/v1/graph.proto).
       deps: other kiln_cc_proto_library targets whose protos these import.
       grpc: also generate gRPC service stubs.
+      strip_prefix: a folder of this package that is the proto root instead
+        of the package itself (srcs still name it).
       visibility: of the cc_library.
     """
     pkg = native.package_name()
@@ -23,9 +25,10 @@ def kiln_cc_proto_library(name, srcs, deps = [], grpc = False, visibility = None
 
     # Protos import each other relative to this package's root (proto/), so
     # the generated headers are included as "kiln/v1/foo.pb.h".
-    cmd = "protoc --proto_path=%s --cpp_out=$(GENDIR)/%s" % (pkg, pkg)
+    root = pkg + ("/" + strip_prefix if strip_prefix else "")
+    cmd = "protoc --proto_path=%s --cpp_out=$(GENDIR)/%s" % (root, root)
     if grpc:
-        cmd += " --grpc_out=$(GENDIR)/%s --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin" % pkg
+        cmd += " --grpc_out=$(GENDIR)/%s --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin" % root
     cmd += " $(SRCS)"
 
     native.genrule(
@@ -43,7 +46,7 @@ def kiln_cc_proto_library(name, srcs, deps = [], grpc = False, visibility = None
         name = name,
         srcs = [o for o in outs if o.endswith(".cc")],
         hdrs = [o for o in outs if o.endswith(".h")],
-        includes = ["."],
+        includes = [strip_prefix if strip_prefix else "."],
         deps = deps + ["//third_party/sys:protobuf"] + (["//third_party/sys:grpc"] if grpc else []),
         visibility = visibility,
     )

@@ -4,7 +4,7 @@ BAZEL ?= bazel
 LISTEN ?= 127.0.0.1:50051
 DATA_DIR ?= $(CURDIR)/.kiln
 
-.PHONY: all deps build run test format check-format lint clean python-proto
+.PHONY: all deps build run test format check-format clean python-proto gpu-bundle
 
 all: build
 
@@ -33,3 +33,7 @@ python-proto:
 clean:
 	$(BAZEL) clean
 	rm -rf test-results
+
+# Binaries + libraries + tests for the GPU test host (see docs/development.md).
+gpu-bundle: deps
+	tools/gpu/bundle.sh

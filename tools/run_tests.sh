@@ -29,7 +29,7 @@ fi
 
 echo "== bazel test //..."
 "$BAZEL" query 'tests(//...)' 2>/dev/null | sort >"$OUT/bazel_targets.txt"
-"$BAZEL" test "${BAZEL_FLAGS[@]}" --keep_going //... 2>"$OUT/bazel_test.log" | grep -vE '^(INFO|Target|Loading|Analyzing)' || true
+"$BAZEL" test "${BAZEL_FLAGS[@]}" --keep_going --nocache_test_results //... 2>"$OUT/bazel_test.log" | grep -vE '^(INFO|Target|Loading|Analyzing)' || true
 grep -E '^(FAIL|ERROR)' "$OUT/bazel_test.log" | head -n 20
 TESTLOGS=$("$BAZEL" info bazel-testlogs 2>/dev/null)
 

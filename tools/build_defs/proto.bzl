@@ -42,11 +42,26 @@ def kiln_cc_proto_library(name, srcs, deps = [], grpc = False, strip_prefix = ""
         srcs = srcs,
         visibility = ["//visibility:public"],
     )
+    # Messages alone (no gRPC) as `<name>_messages` for code that must not
+    # depend on gRPC (the compiler); `<name>` adds the service stubs.
+    pb_srcs = [o for o in outs if o.endswith(".pb.cc") and not o.endswith(".grpc.pb.cc")]
+    pb_hdrs = [o for o in outs if o.endswith(".pb.h") and not o.endswith(".grpc.pb.h")]
+    grpc_srcs = [o for o in outs if o.endswith(".grpc.pb.cc")]
+    grpc_hdrs = [o for o in outs if o.endswith(".grpc.pb.h")]
+    includes = [strip_prefix if strip_prefix else "."]
+    native.cc_library(
+        name = name + "_messages",
+        srcs = pb_srcs,
+        hdrs = pb_hdrs,
+        includes = includes,
+        deps = [d + "_messages" for d in deps] + ["//third_party/sys:protobuf"],
+        visibility = visibility,
+    )
     native.cc_library(
         name = name,
-        srcs = [o for o in outs if o.endswith(".cc")],
-        hdrs = [o for o in outs if o.endswith(".h")],
-        includes = [strip_prefix if strip_prefix else "."],
-        deps = deps + ["//third_party/sys:protobuf"] + (["//third_party/sys:grpc"] if grpc else []),
+        srcs = grpc_srcs,
+        hdrs = grpc_hdrs,
+        includes = includes,
+        deps = [name + "_messages"] + deps + (["//third_party/sys:grpc"] if grpc else []),
         visibility = visibility,
     )

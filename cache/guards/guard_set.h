@@ -1,0 +1,106 @@
+#ifndef KILN_CACHE_GUARDS_GUARD_SET_H_
+#define KILN_CACHE_GUARDS_GUARD_SET_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kiln/v1/compiler_service.pb.h"
+#include "kiln/v1/guards.pb.h"
+
+namespace kiln::cache {
+
+// Bounds on what a GuardContext or CallSignature may contain; beyond them
+// Create / ValidateSignature answer RESOURCE_EXHAUSTED.
+struct GuardLimits {
+  int max_inputs = 10000;          // leaves, subclass inner tensors included
+  int max_rank = 64;
+  int max_subclass_depth = 16;
+  int max_sym_expr_depth = 64;
+  int max_shape_guards = 10000;
+};
+
+// How to evaluate.
+struct EvalOptions {
+  // Treat the metadata of subclasses that define `__metadata_guard__` as
+  // matching (the client decides those; see MetadataCandidate).
+  bool skip_custom_metadata = false;
+};
+
+// The guards of one compiled artifact: everything its validity depends on
+// beyond the graph (spec/guards.md), built from a GuardContext.
+//
+// Create validates the context and canonicalizes it: symbols are renamed
+// s0, s1, ... by first appearance (walking inputs in order: sizes, strides,
+// storage offset, SymInt expressions, recursively into subclass inner
+// tensors), shape guards are normalized and sorted, symbol declarations are
+// sorted, alias groups are renumbered by first appearance. Two contexts that
+// differ only in those respects have the same digest; any real difference
+// gives a different digest.
+//
+// Evaluation binds each symbol to the first concrete value it meets (duck
+// sizing: a symbol that appears twice requires equal values), applies the
+// 0/1 specialization rule (a dynamic dim requires >= 2), checks declared
+// symbol ranges, shape guards, subclass trees, aliasing and global state.
+//
+// Thread safety: immutable after Create; every method may be called
+// concurrently.
+class GuardSet {
+ public:
+  // INVALID_ARGUMENT naming the field ("guards.inputs[2].tensor.meta.sizes[1]
+  // .expr: ..."), RESOURCE_EXHAUSTED past `limits`.
+  static absl::StatusOr<std::shared_ptr<const GuardSet>> Create(
+      const v1::GuardContext& context, const GuardLimits& limits = {});
+
+  ~GuardSet();
+
+  // Lowercase hex SHA-256 of the canonical context's deterministic
+  // serialization (64 characters).
+  const std::string& digest() const;
+  // The canonical context.
+  const v1::GuardContext& canonical() const;
+
+  // True when every guard holds for `call`. Allocation-free when it passes;
+  // the hot path of Lookup. `call` must have passed ValidateSignature.
+  bool Check(const v1::CallSignature& call,
+             const EvalOptions& options = {}) const;
+
+  // std::nullopt when every guard holds; otherwise the first failing guard
+  // in evaluation order, with kind, input index, path, expected and actual
+  // values and a sentence (`inputs[0].size(1): expected 4, got 5`;
+  // `inputs[1].subclass(CtxSubclassTensor).metadata: expected (3,), got
+  // (4,)`; `global.grad_mode: expected true, got false`).
+  std::optional<v1::GuardFailure> Explain(
+      const v1::CallSignature& call, const EvalOptions& options = {}) const;
+
+  // For a call that fails only because static sizes differ (same types,
+  // dtypes, ranks, subclass structure and global state), the dims that
+  // differ, per input path: the automatic-dynamic hints. Empty otherwise.
+  std::vector<v1::DynamicDimHint> WobbledDims(
+      const v1::CallSignature& call) const;
+
+  // Whether some subclass in the tree defines `__metadata_guard__`.
+  bool has_custom_metadata_guard() const;
+  // The stored metadata of those subclasses, in walk order.
+  std::vector<v1::StoredMetadata> CustomMetadata() const;
+
+  // The guards in words, one line each, for people (`kiln show`).
+  std::vector<std::string> Describe() const;
+
+ private:
+  struct Impl;
+  explicit GuardSet(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Checks that a CallSignature is well formed on its own: concrete sizes and
+// strides only, known enums, subclass trees well formed. INVALID_ARGUMENT
+// naming the field ("signature.inputs[0].tensor.meta.sizes[1]: ...").
+absl::Status ValidateSignature(const v1::CallSignature& call,
+                               const GuardLimits& limits = {});
+
+}  // namespace kiln::cache
+
+#endif  // KILN_CACHE_GUARDS_GUARD_SET_H_

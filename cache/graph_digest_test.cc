@@ -174,8 +174,7 @@ TEST(GraphDigestTest, ConstantsAreNormalized) {
   EXPECT_EQ(base,
             Digest(Edit({{"values { int_value: 0 }",
                           "values { sym { op: CONSTANT constant: 0 } }"}})));
-  EXPECT_EQ(base, Digest(Edit({{"list {\n        values { int_value: 0 }\n"
-                                "      }",
+  EXPECT_EQ(base, Digest(Edit({{"list { values { int_value: 0 } }",
                                 "ints { values: 0 }"}})));
   EXPECT_EQ(base,
             Digest(Edit({{"value { int_value: 1 }",

@@ -15,11 +15,12 @@ namespace kiln::cache {
 // Bounds on what a GuardContext or CallSignature may contain; beyond them
 // Create / ValidateSignature answer RESOURCE_EXHAUSTED.
 struct GuardLimits {
-  int max_inputs = 10000;          // leaves, subclass inner tensors included
+  int max_inputs = 10000;  // leaves, subclass inner tensors included
   int max_rank = 64;
   int max_subclass_depth = 16;
   int max_sym_expr_depth = 64;
   int max_shape_guards = 10000;
+  int max_metadata_depth = 64;  // nesting of subclass flatten contexts
 };
 
 // How to evaluate.
@@ -32,13 +33,18 @@ struct EvalOptions {
 // The guards of one compiled artifact: everything its validity depends on
 // beyond the graph (spec/guards.md), built from a GuardContext.
 //
-// Create validates the context and canonicalizes it: symbols are renamed
-// s0, s1, ... by first appearance (walking inputs in order: sizes, strides,
-// storage offset, SymInt expressions, recursively into subclass inner
-// tensors), shape guards are normalized and sorted, symbol declarations are
-// sorted, alias groups are renumbered by first appearance. Two contexts that
-// differ only in those respects have the same digest; any real difference
-// gives a different digest.
+// Create validates the context and canonicalizes it as the guards.proto
+// header says: symbols are renamed s0, s1, ... by first appearance (walking
+// the leaves in placeholder order -- a leaf tensor's sizes, strides, storage
+// offset; a SymInt's expression -- so names agree with the graph's canonical
+// names; then the subclass wrappers' own metadata and the shape guards),
+// Dims canonicalized (bare constants static, storage offset 0 unset), shape
+// guards sorted by serialization without duplicates, symbol declarations
+// sorted by name, alias groups renumbered 0, 1, ... by first appearance with
+// singleton groups cleared, a None flatten context unset. Expressions are
+// not simplified. Two contexts that differ only in those respects have the
+// same digest; any real difference gives a different digest. Explanations
+// and Describe() use the canonical symbol names.
 //
 // Evaluation binds each symbol to the first concrete value it meets (duck
 // sizing: a symbol that appears twice requires equal values), applies the
@@ -89,6 +95,13 @@ class GuardSet {
   // The guards in words, one line each, for people (`kiln show`).
   std::vector<std::string> Describe() const;
 
+  // The number of graph placeholders the context stands for: its leaves
+  // (plain tensors, subclass inner tensors that are not subclasses
+  // themselves, SymInts and constants). Compile checks it against the graph.
+  int placeholder_count() const;
+  // The number of top-level inputs (arguments of the compiled function).
+  int input_count() const;
+
  private:
   struct Impl;
   explicit GuardSet(std::unique_ptr<Impl> impl);
@@ -100,6 +113,16 @@ class GuardSet {
 // naming the field ("signature.inputs[0].tensor.meta.sizes[1]: ...").
 absl::Status ValidateSignature(const v1::CallSignature& call,
                                const GuardLimits& limits = {});
+
+// The validation GuardSet::Create performs, on its own (paths start with
+// "guards.").
+absl::Status ValidateGuardContext(const v1::GuardContext& context,
+                                  const GuardLimits& limits = {});
+
+// A flatten-context value in Python-like form: `(3,)`, `[1, 2]`,
+// `{'_constant': 0}`, `None`, `True`, `torch.float32`, `<SymInt>`; null is
+// None.
+std::string FormatMetadata(const v1::MetadataValue* value);
 
 }  // namespace kiln::cache
 

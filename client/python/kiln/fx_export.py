@@ -227,8 +227,10 @@ def _record_hints(value: Any, table: SymbolTable) -> None:
     """Remembers the trace-time values of the symbols behind ``value``."""
     node = getattr(value, "node", None)
     shape_env = getattr(node, "shape_env", None)
-    if shape_env is None and hasattr(value, "get_pyobj"):
+    if shape_env is None and hasattr(value, "get_pyobj"):  # torch 1.13
         shape_env = getattr(value.get_pyobj(), "shape_env", None)
+    if shape_env is None:  # torch 1.13's PySymInt
+        shape_env = getattr(value, "shape_env", None)
     var_to_val = getattr(shape_env, "var_to_val", None) or {}
     try:
         free = sympy_expr_of(value).free_symbols

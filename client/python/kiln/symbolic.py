@@ -49,15 +49,21 @@ _SYMINT_TYPES = _symint_types()
 
 
 def is_symint(value: Any) -> bool:
-    """Whether ``value`` is a torch SymInt (not a plain int)."""
-    return bool(_SYMINT_TYPES) and isinstance(value, _SYMINT_TYPES)
+    """Whether ``value`` is a torch SymInt (not a plain int).
+
+    torch 2.x: ``torch.SymInt``; torch 1.13: ``torch.SymIntNode`` on tensors
+    and ``PySymInt`` in ``node.meta["val"]`` of size computations.
+    """
+    if _SYMINT_TYPES and isinstance(value, _SYMINT_TYPES):
+        return True
+    return type(value).__name__ == "PySymInt" and hasattr(value, "expr")
 
 
 def sympy_expr_of(value: Any) -> Any:
     """The sympy expression behind a torch SymInt.
 
     torch 2.x keeps it at ``value.node.expr``; torch 1.13 at
-    ``value.get_pyobj().expr``.
+    ``value.get_pyobj().expr`` (``value.expr`` for a PySymInt).
     """
     node = getattr(value, "node", None)
     if node is not None and hasattr(node, "expr"):
@@ -65,6 +71,8 @@ def sympy_expr_of(value: Any) -> Any:
     get_pyobj = getattr(value, "get_pyobj", None)
     if get_pyobj is not None:
         return get_pyobj().expr
+    if type(value).__name__ == "PySymInt":
+        return value.expr
     raise SymbolicError(f"cannot find the expression of {type(value).__name__} {value!r}")
 
 

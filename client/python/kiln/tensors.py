@@ -68,11 +68,23 @@ def strided_like(
         if st == 0 and sizes[d] > 1:
             dst = dst.narrow(d, 0, 1)
             src = src.narrow(d, 0, 1)
-    try:
-        dst.copy_(src)
-    except RuntimeError as err:  # other overlapping layouts (as_strided tricks)
-        raise ValueError(f"layout sizes={sizes} strides={strides} overlaps itself: {err}") from None
+    if _overlaps(list(dst.shape), list(dst.stride())):
+        raise ValueError(f"layout sizes={sizes} strides={strides} overlaps itself")
+    dst.copy_(src)
     return out
+
+
+def _overlaps(sizes: Sequence[int], strides: Sequence[int]) -> bool:
+    """Whether two elements may share a location. Exact for the layouts
+    views produce (each dim's stride clears the extent of the smaller ones);
+    interleaved as_strided layouts are conservatively reported."""
+    dims = sorted((st, n) for n, st in zip(sizes, strides) if n > 1)
+    extent = 0  # highest offset reachable with the dims so far
+    for st, n in dims:
+        if st <= extent:
+            return True
+        extent += (n - 1) * st
+    return False
 
 
 def clone_preserving_layout(t: torch.Tensor) -> torch.Tensor:

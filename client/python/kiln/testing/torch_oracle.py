@@ -494,18 +494,15 @@ def assert_close(
         return
     a, e = a.to(torch.float64), e.to(torch.float64)
     a_nan, e_nan = torch.isnan(a), torch.isnan(e)
-    if equal_nan:
-        nan_bad = a_nan != e_nan
-    else:
-        nan_bad = a_nan | e_nan
-    finite = ~(a_nan | e_nan)
-    diff = torch.where(finite, (a - e).abs(), torch.zeros_like(a))
-    # Equal infinities give nan in a - e: they are equal.
-    same_inf = finite & (a == e)
-    diff = torch.where(same_inf, torch.zeros_like(diff), diff)
-    diff = torch.nan_to_num(diff, nan=math.inf)
-    allowed = atol + rtol * e.abs()
-    bad = nan_bad | (finite & (diff > allowed))
+    nan_bad = (a_nan != e_nan) if equal_nan else (a_nan | e_nan)
+    infinite = torch.isinf(a) | torch.isinf(e)
+    inf_bad = infinite & (a != e) & ~(a_nan | e_nan)
+    finite = ~(a_nan | e_nan | infinite)
+    zeros = torch.zeros_like(a)
+    diff = torch.where(finite, (a - e).abs(), zeros)
+    allowed = atol + rtol * torch.where(finite, e.abs(), zeros)
+    bad = nan_bad | inf_bad | (finite & (diff > allowed))
+    diff = torch.where(nan_bad | inf_bad, torch.full_like(diff, math.inf), diff)
     if bool(bad.any()):
         n = int(bad.sum())
         worst = int(torch.where(bad, diff, torch.full_like(diff, -1.0)).reshape(-1).argmax())

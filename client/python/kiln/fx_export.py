@@ -32,7 +32,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.fx
-from torch.utils._pytree import tree_flatten
 
 from kiln import proto
 from kiln.fx_import import import_graph  # re-exported: the inverse
@@ -156,6 +155,15 @@ class _Inline:
         self.value = value
 
 
+def _leaves(value: Any) -> List[Any]:
+    """The leaves of nested lists, tuples and dicts (values, in key order)."""
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _leaves(v)]
+    if isinstance(value, dict):
+        return [leaf for k in value for leaf in _leaves(value[k])]
+    return [value]
+
+
 def _fetch_attr(gm: torch.nn.Module, target: str) -> Any:
     obj: Any = gm
     for part in target.split("."):
@@ -182,14 +190,8 @@ def _run_concrete(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> Dict[torch
                     env[node] = node.target(*args, **kwargs)
                 except Exception as err:  # noqa: BLE001 - reported with the node
                     raise ExportError(f"failed to run on the example inputs: {err}", node) from err
-            elif node.op == "output":
-                pass
-            else:
-                raise ExportError(
-                    "not an ATen-level graph (call_module / call_method nodes); "
-                    "trace with make_fx or aot_function",
-                    node,
-                )
+            elif node.op != "output":
+                raise AssertionError(f"{node.op} nodes are rejected before running")
     return env
 
 
@@ -275,11 +277,31 @@ class GraphExporter:
 
     # -- values --------------------------------------------------------------
 
+    def _check_nodes(self) -> None:
+        """Rejects non-ATen nodes before anything runs, first one first."""
+        for node in self.gm.graph.nodes:
+            if node.op in ("call_module", "call_method"):
+                raise ExportError(
+                    "not an ATen-level graph (call_module / call_method nodes); "
+                    "trace with make_fx or aot_function",
+                    node,
+                )
+            if node.op != "call_function" or node.target is operator.getitem or _is_size_call(node):
+                continue
+            try:
+                op_target_name(node.target)
+            except TypeError:
+                raise ExportError(
+                    "target is not an ATen OpOverload; trace with make_fx or aot_function "
+                    "so that every call is an ATen op",
+                    node,
+                ) from None
+
     def _values(self, example_inputs: Optional[Sequence[Any]]) -> Dict[torch.fx.Node, Any]:
         nodes = list(self.gm.graph.nodes)
         placeholders = [n for n in nodes if n.op == "placeholder"]
         if example_inputs is not None:
-            flat, _ = tree_flatten(list(example_inputs))
+            flat = _leaves(list(example_inputs))
             if len(flat) != len(placeholders):
                 raise ExportError(
                     f"got {len(flat)} example inputs (flattened) for {len(placeholders)} placeholders"
@@ -391,6 +413,7 @@ class GraphExporter:
 
     def export(self, example_inputs: Optional[Sequence[Any]] = None) -> "proto.Graph":
         """Builds the Graph; see :func:`export_graph`."""
+        self._check_nodes()
         env = self._values(example_inputs)
         graph = proto.Graph()
         lifted: List[Tuple[torch.fx.Node, torch.Tensor]] = []
@@ -459,7 +482,7 @@ class GraphExporter:
             self._getitem(node)
             return
         value = env.get(node)
-        if _is_size_call(node):
+        if _is_size_call(node) and not isinstance(value, torch.Tensor):
             if isinstance(value, bool) or not (isinstance(value, int) or is_symint(value)):
                 raise ExportError(f"size arithmetic produced {type(value).__name__}, not an int", node)
             self._struct[node] = _Inline(self._sym(value, node))
@@ -529,8 +552,7 @@ class GraphExporter:
                     flatten(x)
                 return
             if isinstance(v, dict):
-                flat, _ = tree_flatten(v)
-                for x in flat:
+                for x in _leaves(v):
                     flatten(x)
                 return
             leaves.append(v)

@@ -322,6 +322,8 @@ class GraphExporter:
                 env[node] = node.meta["val"]
             elif node.op == "call_function" and node.target is operator.getitem:
                 continue  # taken from the producer
+            elif node.op == "call_function" and not getattr(getattr(node.target, "_schema", None), "returns", True):
+                env[node] = None  # an op without results (a runtime assertion)
             else:
                 raise ExportError(
                     "has no meta['val'] (fake value); pass example_inputs to export_graph", node

@@ -460,3 +460,20 @@ def test_tensor_meta_of_views() -> None:
     assert [d.static_size for d in meta.sizes] == [3, 3]
     assert [d.static_size for d in meta.strides] == [6, 2]
     assert meta.storage_offset.static_size == 6
+
+
+def test_debug_fields_are_opt_in() -> None:
+    def build(g: torch.fx.Graph) -> None:
+        x = g.placeholder("x")
+        relu = g.call_function(torch.ops.aten.relu.default, (x,))
+        relu.meta["stack_trace"] = 'File "model.py", line 3, in forward'
+        g.output(relu)
+
+    gm = _graph_module(build)
+    x = torch.randn(2)
+    plain = export_graph(gm, [x])
+    assert plain.nodes[0].stack_trace == "" and "fx_code" not in plain.debug
+    assert plain.debug["producer"] == "kiln.fx_export" and plain.debug["torch_version"] == str(torch.__version__)
+    rich = export_graph(gm, [x], include_stack_traces=True, include_fx_code=True)
+    assert rich.nodes[0].stack_trace.startswith('File "model.py"')
+    assert "torch.ops.aten.relu.default" in rich.debug["fx_code"]

@@ -44,10 +44,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch.fx.experimental.proxy_tensor import make_fx  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
 
-from kiln import proto  # noqa: E402
 from kiln.fx_export import export_graph  # noqa: E402
 from kiln.tensors import clone_preserving_layout  # noqa: E402
-from kiln.testing.captured import CapturedGraph, list_cases, load, save  # noqa: E402
+from kiln.testing.captured import CapturedGraph, save  # noqa: E402
 from kiln.testing.torch_oracle import assert_close, assert_outputs_close, evaluate, make_tensor  # noqa: E402
 
 DEFAULT_OUT = os.path.join(ROOT, "tests", "data", "graphs")

@@ -8,7 +8,7 @@ oracle (:mod:`kiln.testing.torch_oracle`), which shares the decoding.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 import torch.fx
@@ -178,7 +178,7 @@ class _Importer:
             return node
         key = (r.node, r.output_index)
         if key not in self.getitems:
-            for depth, index in enumerate(item_path):
+            for index in item_path:
                 node = self.g.call_function(operator.getitem, (node, index))
             self.getitems[key] = node
         return self.getitems[key]

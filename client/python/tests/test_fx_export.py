@@ -477,3 +477,17 @@ def test_debug_fields_are_opt_in() -> None:
     rich = export_graph(gm, [x], include_stack_traces=True, include_fx_code=True)
     assert rich.nodes[0].stack_trace.startswith('File "model.py"')
     assert "torch.ops.aten.relu.default" in rich.debug["fx_code"]
+
+
+def test_op_without_results() -> None:
+    def build(g: torch.fx.Graph) -> None:
+        x = g.placeholder("x")
+        g.call_function(torch.ops.aten._assert_async.default, (x,))
+        g.output(g.call_function(torch.ops.aten.neg.default, (x,)))
+
+    gm = _graph_module(build)
+    x = torch.tensor(3.0)
+    graph = export_graph(gm, [x])
+    assert graph.nodes[0].target == "aten::_assert_async.default" and len(graph.nodes[0].outputs) == 0
+    assert_outputs_close(evaluate(graph, [x]), [-x])
+    assert_outputs_close(import_graph(graph)(x), [-x])

@@ -218,7 +218,7 @@ absl::StatusOr<std::string> DecodeArtifact(std::string_view record) {
 }
 
 struct Store::Batch::Op {
-  enum Kind { kPutArtifact, kPut, kDelete } kind;
+  enum Kind { kPutArtifact, kPutEncodedArtifact, kPut, kDelete } kind;
   Family family;
   std::string key;
   std::string value;
@@ -230,6 +230,12 @@ Store::Batch::~Batch() = default;
 void Store::Batch::PutArtifact(std::string_view key, std::string_view payload) {
   ops_->push_back(Op{Op::kPutArtifact, Family::kArtifacts, std::string(key),
                      std::string(payload)});
+}
+
+void Store::Batch::PutEncodedArtifact(std::string_view key,
+                                      std::string framed) {
+  ops_->push_back(Op{Op::kPutEncodedArtifact, Family::kArtifacts,
+                     std::string(key), std::move(framed)});
 }
 
 void Store::Batch::Put(Family family, std::string_view key,
@@ -388,6 +394,10 @@ absl::Status Store::Delete(Family family, std::string_view key) {
 }
 
 absl::Status Store::Commit(Batch& batch) {
+  return Commit(batch, options_.sync_writes);
+}
+
+absl::Status Store::Commit(Batch& batch, bool sync) {
   if (db_ == nullptr) return absl::FailedPreconditionError("store is closed");
   rocksdb::WriteBatch wb;
   for (const Batch::Op& op : *batch.ops_) {
@@ -398,6 +408,7 @@ absl::Status Store::Commit(Batch& batch) {
                    EncodeArtifact(op.value, options_.compress_min_bytes,
                                   options_.zstd_level));
         break;
+      case Batch::Op::kPutEncodedArtifact:
       case Batch::Op::kPut:
         s = wb.Put(Handle(op.family), op.key, op.value);
         break;
@@ -408,7 +419,7 @@ absl::Status Store::Commit(Batch& batch) {
     if (!s.ok()) return FromRocks(s, "building write batch");
   }
   rocksdb::WriteOptions w;
-  w.sync = options_.sync_writes;
+  w.sync = sync;
   return FromRocks(db_->Write(w, &wb), "writing batch");
 }
 

@@ -79,6 +79,9 @@ class Store {
 
     // Frames `payload` with its checksum (compressing it when worthwhile).
     void PutArtifact(std::string_view key, std::string_view payload);
+    // Stores an artifact already framed by EncodeArtifact (for callers that
+    // need the stored size before committing).
+    void PutEncodedArtifact(std::string_view key, std::string framed);
     void Put(Family family, std::string_view key, std::string_view value);
     void Delete(Family family, std::string_view key);
     size_t Count() const;
@@ -114,8 +117,12 @@ class Store {
                                                  std::string_view key) const;
   absl::Status Delete(Family family, std::string_view key);
 
-  // Applies every write of `batch` atomically.
+  // Applies every write of `batch` atomically, durably when the store
+  // syncs writes.
   absl::Status Commit(Batch& batch);
+  // The same, choosing whether to fsync the WAL first; `sync = false` is for
+  // advisory records (usage counters) whose loss in a crash is harmless.
+  absl::Status Commit(Batch& batch, bool sync);
 
   // Calls `fn(key, value)` for each record of `family` whose key starts with
   // `prefix`, in key order, until fn returns false. Artifact values are passed
@@ -128,6 +135,7 @@ class Store {
   absl::Status Flush();
 
   StoreStats Stats() const;
+  const StoreOptions& options() const { return options_; }
   const std::string& data_dir() const { return options_.data_dir; }
   // A random id made when the store was created, stable across reopens.
   const std::string& store_id() const { return store_id_; }

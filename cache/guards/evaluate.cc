@@ -5,6 +5,7 @@
 // (symbol slots, deferred values, alias labels) lives in inline buffers on
 // the stack, so a typical call allocates nothing.
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,31 @@
 namespace kiln::cache {
 namespace guards_internal {
 namespace {
+
+// String equality for short names (type names, autocast device types),
+// inlined: cheaper than a call to memcmp for the dozen bytes they have.
+inline bool SameString(const std::string& a, const std::string& b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i) {
+      if (x[i] != y[i]) return false;
+    }
+    return true;
+  }
+  uint64_t u, v;
+  for (size_t i = 0; i + 8 < n; i += 8) {
+    std::memcpy(&u, x + i, 8);
+    std::memcpy(&v, y + i, 8);
+    if (u != v) return false;
+  }
+  // The last eight bytes (overlapping the loop's last word).
+  std::memcpy(&u, x + n - 8, 8);
+  std::memcpy(&v, y + n - 8, 8);
+  return u == v;
+}
 
 const char* KindName(v1::InputGuard::KindCase kind) {
   switch (kind) {
@@ -204,7 +230,7 @@ class Evaluator {
       const v1::AutocastState* a = i < ns ? &s.autocast(i) : nullptr;
       const v1::AutocastState* b = j < nc ? &c.autocast(j) : nullptr;
       if (a != nullptr && b != nullptr &&
-          a->device_type() == b->device_type()) {
+          SameString(a->device_type(), b->device_type())) {
         if (ABSL_PREDICT_FALSE(a->enabled() != b->enabled())) {
           if constexpr (kExplain) {
             Fail(
@@ -270,7 +296,7 @@ class Evaluator {
 
  private:
   bool Tensor(const TensorPlan& p, const v1::TensorGuard& t) {
-    if (ABSL_PREDICT_FALSE(t.type_name() != p.type_name)) {
+    if (ABSL_PREDICT_FALSE(!SameString(t.type_name(), p.type_name))) {
       if constexpr (kExplain) {
         Fail(v1::GuardFailure::TYPE, p.input_index,
              absl::StrCat(p.path, ".type"), p.type_name, t.type_name());
@@ -359,7 +385,7 @@ class Evaluator {
         p.is_subclass == t.has_subclass() &&
         static_cast<size_t>(s.inner_size()) == p.inner_names.size();
     for (int j = 0; names_match && j < s.inner_size(); ++j) {
-      names_match = s.inner(j).name() == p.inner_names[j];
+      names_match = SameString(s.inner(j).name(), p.inner_names[j]);
     }
     if (ABSL_PREDICT_FALSE(!names_match)) {
       if constexpr (kExplain) {
@@ -452,7 +478,10 @@ class Evaluator {
   bool Expr(const DimOp& op, int64_t v, const Where& w) {
     const CompiledExpr& e = g_.exprs[op.program];
     int64_t r = 0;
-    const bool ok = e.program.Eval(slots_, &r);
+    const bool ok =
+        op.linear ? !__builtin_mul_overflow(op.coef, slots_[op.slot], &r) &&
+                        !__builtin_add_overflow(r, op.value, &r)
+                  : e.program.Eval(slots_, &r);
     if (ABSL_PREDICT_FALSE(!ok || r != v)) {
       if constexpr (kExplain) {
         Fail(FailureKind(w.component), w.input_index, PathOf(w),

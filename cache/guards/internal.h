@@ -37,10 +37,14 @@ struct DimOp {
   DimKind kind = DimKind::kStatic;
   // A bare-symbol size: 0/1 specialization requires the value to be >= 2.
   bool size_symbol = false;
-  int32_t slot = -1;      // kBind, kSame
-  int32_t program = -1;   // kExpr, kDeferred: index into Plan::programs
+  // kExpr and kDeferred of the form coef * s + value (derived sizes and
+  // contiguous strides): evaluated inline, without the program.
+  bool linear = false;
+  int32_t slot = -1;      // kBind, kSame; linear: the symbol
+  int32_t program = -1;   // kExpr, kDeferred: index into Plan::exprs
   int32_t deferred = -1;  // kDeferred: index into Plan::deferred
-  int64_t value = 0;      // kStatic
+  int64_t value = 0;      // kStatic; linear: the constant term
+  int64_t coef = 0;       // linear: the coefficient
 };
 
 // One tensor (top-level input or subclass inner tensor), in walk order.

@@ -196,6 +196,7 @@ class PlanBuilder {
       compiled->expr->CollectSymbols(&symbols);
       bool ready = true;
       for (const std::string& s : symbols) ready &= bound_[slot_of_.at(s)];
+      Linear(*compiled->expr, &op);
       op.program = static_cast<int32_t>(g_.exprs.size());
       g_.exprs.push_back(*std::move(compiled));
       if (ready) {
@@ -214,6 +215,30 @@ class PlanBuilder {
     }
     g_.ops.push_back(op);
     return index;
+  }
+
+  // Recognizes coef * s + constant in normal form (`4*s1`, `s0 + 1`,
+  // `2*s0 - 3`).
+  void Linear(const sym::Expr& e, DimOp* op) {
+    const sym::Expr* term = &e;
+    int64_t constant = 0;
+    if (e.op() == sym::Op::kAdd && e.args().size() == 2 &&
+        e.args()[1]->AsConst()) {
+      term = e.args()[0].get();
+      constant = *e.args()[1]->AsConst();
+    }
+    int64_t coef = 1;
+    const sym::Expr* symbol = term;
+    if (term->op() == sym::Op::kMul && term->args().size() == 2 &&
+        term->args()[0]->AsConst()) {
+      coef = *term->args()[0]->AsConst();
+      symbol = term->args()[1].get();
+    }
+    if (!symbol->IsSymbol()) return;
+    op->linear = true;
+    op->coef = coef;
+    op->value = constant;
+    op->slot = slot_of_.at(symbol->name());
   }
 
   absl::StatusOr<CompiledExpr> Compile(const v1::SymExpr& proto,

@@ -482,6 +482,28 @@ TEST(ReuseRule, DeclaredSymbolRangesAreChecked) {
                      "symbols[s0]"));
 }
 
+TEST(ShapeGuardRule, ExpressionsThatCannotBeEvaluatedMiss) {
+  // A derived stride that overflows int64 for s0 >= 2: never a hit.
+  const int64_t big = int64_t{1} << 62;
+  auto g = MustCreate(
+      Ctx().In(T().Sizes({"s0"}).Strides({Mul(C(big), S("s0"))})).Build());
+  v1::CallSignature call = Sig().In(T().Sizes({4}).Strides({0})).Build();
+  EXPECT_TRUE(Misses(*g, call, F::STRIDE, "inputs[0].stride(0)"));
+  EXPECT_EQ(testing::Why(*g, call),
+            "inputs[0].stride(0): expected 4611686018427387904*s0 (cannot be "
+            "evaluated: s0 = 4), got 0");
+  // A shape guard dividing by zero.
+  auto div = MustCreate(
+      Ctx()
+          .In(T().Sizes({"s0"}))
+          .In(T().Sizes({"s1"}))
+          .Guard(Eq(testing::Mod(S("s0"), testing::Sub(S("s1"), C(2))), C(0)))
+          .Build());
+  EXPECT_TRUE(Hits(*div, Sig().In(T().Sizes({6})).In(T().Sizes({5})).Build()));
+  EXPECT_TRUE(Misses(*div, Sig().In(T().Sizes({6})).In(T().Sizes({2})).Build(),
+                     F::SHAPE_GUARD, "shape_guards[0]"));
+}
+
 // --- Global state ------------------------------------------------------------
 
 TEST(GlobalStateRule, AnyDifferenceIsAMiss) {

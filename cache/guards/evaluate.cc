@@ -6,6 +6,7 @@
 // the stack, so a typical call allocates nothing.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -431,16 +432,20 @@ class Evaluator {
   }
 
   bool Dim(const DimOp& op, int64_t v, const Where& w) {
+    // Static values are the common case: test them before the switch.
+    if (ABSL_PREDICT_TRUE(op.kind == DimKind::kStatic)) {
+      if (ABSL_PREDICT_FALSE(v != op.value)) {
+        if constexpr (kExplain) {
+          Fail(FailureKind(w.component), w.input_index, PathOf(w),
+               absl::StrCat(op.value), absl::StrCat(v));
+        }
+        return false;
+      }
+      return true;
+    }
     switch (op.kind) {
       case DimKind::kStatic:
-        if (ABSL_PREDICT_FALSE(v != op.value)) {
-          if constexpr (kExplain) {
-            Fail(FailureKind(w.component), w.input_index, PathOf(w),
-                 absl::StrCat(op.value), absl::StrCat(v));
-          }
-          return false;
-        }
-        return true;
+        return false;  // handled above
       case DimKind::kBind:
         slots_[op.slot] = v;
         return SizeSymbolHolds(op, v, w);
@@ -578,12 +583,31 @@ class Evaluator {
   v1::GuardFailure* failure_;
 };
 
+// Uninitialized scratch on the stack (on the heap past N elements). The walk
+// writes every slot, deferred value and label before reading it: symbols are
+// bound before their first use in walk order, and nothing after the walk runs
+// unless the walk completed.
+template <typename T, size_t N>
+class Scratch {
+ public:
+  explicit Scratch(size_t n) {
+    if (n > N) heap_.reset(new T[n]);
+    data_ = n > N ? heap_.get() : inline_;
+  }
+  T* data() { return data_; }
+
+ private:
+  T inline_[N];
+  std::unique_ptr<T[]> heap_;
+  T* data_;
+};
+
 template <bool kExplain>
 bool Evaluate(const Plan& g, const v1::CallSignature& call,
               const EvalOptions& options, v1::GuardFailure* failure) {
-  absl::InlinedVector<int64_t, 32> slots(g.num_symbols);
-  absl::InlinedVector<int64_t, 16> deferred(g.deferred.size());
-  absl::InlinedVector<int32_t, 64> labels(g.num_leaves);
+  Scratch<int64_t, 32> slots(g.num_symbols);
+  Scratch<int64_t, 16> deferred(g.deferred.size());
+  Scratch<int32_t, 64> labels(g.num_leaves);
   Evaluator<kExplain> e(g, options, slots.data(), deferred.data(),
                         labels.data(), failure);
   return e.Run(call);

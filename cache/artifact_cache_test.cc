@@ -31,6 +31,10 @@ namespace M = ::kiln::cache::testing::M;
 const std::string kTarget =
     ResolveTarget("cpu-x86_64-avx2", {}, kCompilerVersion, kDefaultSalt);
 
+// Only bounds how long a broken build blocks before its test fails; the
+// tests never wait for time to pass.
+constexpr absl::Duration kSafetyTimeout = absl::Seconds(10);
+
 std::string GraphId(int n) { return Sha256Hex(absl::StrCat("graph-", n)); }
 
 std::string RandomBytes(size_t n, uint32_t seed) {
@@ -85,7 +89,7 @@ class PassCounter {
     absl::MutexLock lock(&mu_);
     auto reached = [this, n]()
                        ABSL_NO_THREAD_SAFETY_ANALYSIS { return n_ >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(60));
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), kSafetyTimeout);
   }
 
  private:
@@ -346,7 +350,7 @@ TEST_F(ArtifactCacheTest, SingleFlightRunsOneCompileForConcurrentMisses) {
     bool all = mu.AwaitWithTimeout(
         absl::Condition(
             +[](int* j) { return *j == kCallers - 1; }, &joined),
-        absl::Seconds(60));
+        kSafetyTimeout);
     if (!all) return absl::InternalError("callers did not join");
     CompiledArtifact a;
     a.payload = "shared";
@@ -394,7 +398,7 @@ TEST_F(ArtifactCacheTest, FailedCompileFailsEveryWaiterAndCachesNothing) {
     mu.AwaitWithTimeout(
         absl::Condition(
             +[](int* j) { return *j == kCallers - 1; }, &joined),
-        absl::Seconds(60));
+        kSafetyTimeout);
     return absl::UnimplementedError("aten::frobnicate.default");
   };
   std::vector<absl::Status> statuses(kCallers);
@@ -441,7 +445,7 @@ TEST_F(ArtifactCacheTest, WaitersGiveUpAndNobodyWaitingAbandonsTheCompile) {
     absl::MutexLock lock(&mu);
     mu.AwaitWithTimeout(absl::Condition(
                             +[](int* n) { return *n == 2; }, &gave_up),
-                        absl::Seconds(60));
+                        kSafetyTimeout);
     saw_abandoned = ctx.abandoned();
     return absl::CancelledError("nobody wants it");
   };

@@ -283,7 +283,9 @@ TEST(Property, CheckAgreesWithExplain) {
           skipped_hits += check;
         } else {
           check ? ++hits : ++misses;
-          if (check) ASSERT_TRUE(g.WobbledDims(call).empty());
+          if (check) {
+            ASSERT_TRUE(g.WobbledDims(call).empty());
+          }
         }
       }
     }

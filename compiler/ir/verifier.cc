@@ -1,0 +1,257 @@
+#include "compiler/ir/verifier.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "compiler/ops/op_def.h"
+
+namespace kiln::ir {
+namespace {
+
+using Base = ops::ArgType::Base;
+
+bool KindFits(const Arg& a, const ops::ArgType& type) {
+  if (a.is_none()) return type.optional || type.base == Base::kGenerator;
+  if (type.is_list) {
+    switch (type.base) {
+      case Base::kTensor:
+        return a.kind == Arg::Kind::kValueList;
+      case Base::kInt:
+      case Base::kSymInt:
+        return a.kind == Arg::Kind::kIntList;
+      case Base::kFloat:
+        return a.kind == Arg::Kind::kFloatList;
+      case Base::kBool:
+        return a.kind == Arg::Kind::kBoolList;
+      default:
+        return false;
+    }
+  }
+  bool scalar_value =
+      a.kind == Arg::Kind::kValue && a.value && !a.value->is_tensor();
+  switch (type.base) {
+    case Base::kTensor:
+      return a.kind == Arg::Kind::kValue && a.value && a.value->is_tensor();
+    case Base::kScalar:
+      return a.kind == Arg::Kind::kInt || a.kind == Arg::Kind::kFloat ||
+             a.kind == Arg::Kind::kBool || scalar_value;
+    case Base::kInt:
+    case Base::kSymInt:
+      return a.kind == Arg::Kind::kInt || scalar_value;
+    case Base::kFloat:
+      return a.kind == Arg::Kind::kFloat || scalar_value;
+    case Base::kBool:
+      return a.kind == Arg::Kind::kBool || scalar_value;
+    case Base::kStr:
+      return a.kind == Arg::Kind::kString;
+    case Base::kScalarType:
+      return a.kind == Arg::Kind::kDType;
+    case Base::kDevice:
+      return a.kind == Arg::Kind::kDevice;
+    case Base::kLayout:
+      return a.kind == Arg::Kind::kLayout;
+    case Base::kMemoryFormat:
+      return a.kind == Arg::Kind::kMemoryFormat;
+    case Base::kGenerator:
+      return false;
+  }
+  return false;
+}
+
+void CollectSymbols(const ExprRef& e, std::vector<std::string>* out) {
+  if (e) e->CollectSymbols(out);
+}
+
+}  // namespace
+
+absl::Status VerifyGraph(const Graph& graph) {
+  absl::flat_hash_set<std::string> names;
+  absl::flat_hash_set<const Value*> defined;
+  absl::flat_hash_set<std::string> bound;
+  absl::flat_hash_map<const Value*, std::vector<const Node*>> expected_users;
+  absl::flat_hash_map<const Value*, int> expected_output_uses;
+
+  for (int i = 0; i < graph.num_placeholders(); ++i) {
+    const Value* p = graph.placeholder(i);
+    if (p->name().empty() || !names.insert(p->name()).second) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "placeholders[%d]: name '%s' is empty or not unique", i, p->name()));
+    }
+    if (p->producer() != nullptr || p->index() != i) {
+      return absl::InternalError(
+          absl::StrFormat("placeholders[%d]: bad bookkeeping", i));
+    }
+    defined.insert(p);
+    auto bind = [&](const ExprRef& e) {
+      if (e && e->IsSymbol()) bound.insert(e->name());
+    };
+    if (p->is_tensor()) {
+      for (const ExprRef& e : p->type().sizes) bind(e);
+      for (const ExprRef& e : p->type().strides) bind(e);
+      bind(p->type().storage_offset);
+    } else if (p->kind() == Value::Kind::kSymInt) {
+      bind(p->symint());
+    }
+  }
+  auto check_symbols = [&](const std::vector<std::string>& syms,
+                           const std::string& where) -> absl::Status {
+    for (const std::string& s : syms) {
+      if (!bound.contains(s)) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: symbol %s is not bound by a placeholder", where, s));
+      }
+    }
+    return absl::OkStatus();
+  };
+  for (int i = 0; i < graph.num_placeholders(); ++i) {
+    const Value* p = graph.placeholder(i);
+    std::vector<std::string> syms;
+    if (p->is_tensor()) {
+      for (const ExprRef& e : p->type().sizes) CollectSymbols(e, &syms);
+      for (const ExprRef& e : p->type().strides) CollectSymbols(e, &syms);
+      CollectSymbols(p->type().storage_offset, &syms);
+    } else if (p->kind() == Value::Kind::kSymInt) {
+      CollectSymbols(p->symint(), &syms);
+    }
+    if (auto st = check_symbols(syms, absl::StrFormat("placeholders[%d]", i));
+        !st.ok()) {
+      return st;
+    }
+  }
+
+  for (int i = 0; i < graph.num_nodes(); ++i) {
+    const Node* n = graph.node(i);
+    const ops::Schema& schema = n->op().schema();
+    std::string where =
+        absl::StrFormat("nodes[%d] (%s, \"%s\")", i, n->op().name(), n->name());
+    if (n->index() != i) {
+      return absl::InternalError(absl::StrCat(where, ": wrong index"));
+    }
+    if (n->name().empty() || !names.insert(n->name()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": name is empty or not unique"));
+    }
+    if (n->args().size() != schema.arguments.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: has %d arguments, the schema %d", where,
+                          n->args().size(), schema.arguments.size()));
+    }
+    std::vector<std::string> syms;
+    for (size_t a = 0; a < n->args().size(); ++a) {
+      const Arg& arg = n->arg(a);
+      if (!KindFits(arg, schema.arguments[a].type)) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: argument '%s' is a %s, the schema wants %s", where,
+            schema.arguments[a].name, ArgKindName(arg.kind),
+            schema.arguments[a].type.ToString()));
+      }
+      absl::Status use_status = absl::OkStatus();
+      arg.ForEachValue([&](const Value* v) {
+        if (!defined.contains(v) && use_status.ok()) {
+          use_status = absl::InvalidArgumentError(absl::StrFormat(
+              "%s: argument '%s' uses '%s' before its definition", where,
+              schema.arguments[a].name, v->name()));
+        }
+        expected_users[v].push_back(n);
+      });
+      if (!use_status.ok()) return use_status;
+      if (arg.kind == Arg::Kind::kInt) CollectSymbols(arg.i, &syms);
+      if (arg.kind == Arg::Kind::kIntList) {
+        for (const ExprRef& e : arg.ints) CollectSymbols(e, &syms);
+      }
+    }
+    for (int o = 0; o < n->num_outputs(); ++o) {
+      if (const Value* v = n->output(o)) {
+        for (const ExprRef& e : v->type().sizes) CollectSymbols(e, &syms);
+        for (const ExprRef& e : v->type().strides) CollectSymbols(e, &syms);
+        CollectSymbols(v->type().storage_offset, &syms);
+      }
+    }
+    if (auto st = check_symbols(syms, where); !st.ok()) return st;
+    ops::InferContext ctx(schema, n->args());
+    auto inferred = n->op().Infer(ctx);
+    if (!inferred.ok()) {
+      return absl::Status(
+          inferred.status().code(),
+          absl::StrCat(where, ": ", inferred.status().message()));
+    }
+    if (static_cast<int>(inferred->size()) != n->num_outputs()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: has %d outputs, inference gives %d", where,
+                          n->num_outputs(), inferred->size()));
+    }
+    for (int o = 0; o < n->num_outputs(); ++o) {
+      const Value* v = n->output(o);
+      const ops::InferredOutput& inf = (*inferred)[o];
+      if ((v == nullptr) != !inf.type) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: output %d None-ness disagrees with inference", where, o));
+      }
+      if (v == nullptr) continue;
+      if (v->producer() != n || v->index() != o) {
+        return absl::InternalError(
+            absl::StrFormat("%s: output %d has bad bookkeeping", where, o));
+      }
+      if (auto st = ops::CheckDeclaredType(v->type(), inf); !st.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: output %d: %s", where, o, st.message()));
+      }
+      defined.insert(v);
+    }
+  }
+
+  for (size_t i = 0; i < graph.outputs().size(); ++i) {
+    const Arg& a = graph.outputs()[i];
+    switch (a.kind) {
+      case Arg::Kind::kValue:
+        if (!defined.contains(a.value)) {
+          return absl::InvalidArgumentError(
+              absl::StrFormat("outputs[%d]: '%s' is not a value of this graph",
+                              i, a.value ? a.value->name() : "null"));
+        }
+        expected_output_uses[a.value] += 1;
+        break;
+      case Arg::Kind::kInt: {
+        std::vector<std::string> syms;
+        CollectSymbols(a.i, &syms);
+        if (auto st = check_symbols(syms, absl::StrFormat("outputs[%d]", i));
+            !st.ok()) {
+          return st;
+        }
+        break;
+      }
+      case Arg::Kind::kNone:
+      case Arg::Kind::kFloat:
+      case Arg::Kind::kBool:
+        break;
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrFormat("outputs[%d]: a %s cannot be a graph output", i,
+                            ArgKindName(a.kind)));
+    }
+  }
+
+  // Users lists and output-use counts match the arguments.
+  for (const Value* v : defined) {
+    std::vector<const Node*> want = expected_users[v];
+    std::vector<const Node*> have(v->users().begin(), v->users().end());
+    std::sort(want.begin(), want.end());
+    std::sort(have.begin(), have.end());
+    if (want != have) {
+      return absl::InternalError(absl::StrFormat(
+          "value '%s': users list has %d entries, the arguments %d uses",
+          v->name(), have.size(), want.size()));
+    }
+    if (v->num_output_uses() != expected_output_uses[v]) {
+      return absl::InternalError(absl::StrFormat(
+          "value '%s': output-use count %d, the outputs use it %d times",
+          v->name(), v->num_output_uses(), expected_output_uses[v]));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kiln::ir

@@ -1,0 +1,194 @@
+#include "compiler/tools/run_lib.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "compiler/interpreter/interpreter.h"
+#include "compiler/ir/convert.h"
+#include "compiler/ir/text.h"
+#include "compiler/runtime/tensor_proto.h"
+
+namespace kiln::tools {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+absl::StatusOr<RunOptions> ParseFlags(const std::vector<std::string>& args) {
+  RunOptions o;
+  for (const std::string& a : args) {
+    auto value = [&](const std::string& flag, std::string* out) {
+      std::string prefix = flag + "=";
+      if (a.rfind(prefix, 0) != 0) return false;
+      *out = a.substr(prefix.size());
+      return true;
+    };
+    if (value("--graph", &o.graph_path) || value("--inputs", &o.inputs_path) ||
+        value("--outputs", &o.outputs_path) || value("--backend", &o.backend)) {
+      continue;
+    }
+    if (a == "--print_ir") {
+      o.print_ir = true;
+      continue;
+    }
+    if (a == "--print_outputs") {
+      o.print_outputs = true;
+      continue;
+    }
+    return absl::InvalidArgumentError(absl::StrCat("unknown flag ", a));
+  }
+  if (o.graph_path.empty()) {
+    return absl::InvalidArgumentError("--graph is required");
+  }
+  if (o.backend != "interpreter") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--backend=", o.backend, ": unknown backend (available: interpreter)"));
+  }
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<ir::Graph>> LoadGraph(const std::string& path) {
+  auto bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  if (EndsWith(path, ".kir")) return ir::ParseGraph(*bytes);
+  v1::Graph proto;
+  if (!proto.ParseFromString(*bytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a serialized kiln.v1.Graph"));
+  }
+  return ir::GraphFromProto(proto);
+}
+
+absl::StatusOr<std::vector<ops::RuntimeValue>> InputsFromRequest(
+    const v1::ExecuteRequest& request, const ir::Graph& graph) {
+  std::vector<ops::RuntimeValue> out;
+  for (int i = 0; i < request.inputs_size(); ++i) {
+    const v1::InputValue& in = request.inputs(i);
+    std::string path = absl::StrFormat("inputs[%d]", i);
+    switch (in.value_case()) {
+      case v1::InputValue::kTensor: {
+        auto t = rt::TensorFromProto(in.tensor(), path + ".tensor");
+        if (!t.ok()) return t.status();
+        out.push_back(ops::RuntimeValue::OfTensor(*std::move(t)));
+        break;
+      }
+      case v1::InputValue::kIntValue:
+        out.push_back(
+            ops::RuntimeValue::OfScalar(rt::Scalar::Int(in.int_value())));
+        break;
+      case v1::InputValue::kFloatValue:
+        out.push_back(
+            ops::RuntimeValue::OfScalar(rt::Scalar::Float(in.float_value())));
+        break;
+      case v1::InputValue::kBoolValue:
+        out.push_back(
+            ops::RuntimeValue::OfScalar(rt::Scalar::Bool(in.bool_value())));
+        break;
+      case v1::InputValue::kStringValue:
+      case v1::InputValue::kNone:
+        out.push_back(ops::RuntimeValue());
+        break;
+      case v1::InputValue::VALUE_NOT_SET:
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": value is not set"));
+    }
+  }
+  if (static_cast<int>(out.size()) != graph.num_placeholders()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("inputs: the graph takes %d inputs, got %d",
+                        graph.num_placeholders(), out.size()));
+  }
+  return out;
+}
+
+v1::ExecuteResponse OutputsToResponse(
+    const std::vector<ops::RuntimeValue>& outputs) {
+  v1::ExecuteResponse response;
+  for (const ops::RuntimeValue& v : outputs) {
+    v1::OutputValue* o = response.add_outputs();
+    switch (v.kind) {
+      case ops::RuntimeValue::Kind::kTensor:
+        rt::TensorToProto(v.tensor, o->mutable_tensor());
+        break;
+      case ops::RuntimeValue::Kind::kScalar:
+        switch (v.scalar.kind) {
+          case rt::Scalar::Kind::kInt:
+            o->set_int_value(v.scalar.i);
+            break;
+          case rt::Scalar::Kind::kFloat:
+            o->set_float_value(v.scalar.f);
+            break;
+          case rt::Scalar::Kind::kBool:
+            o->set_bool_value(v.scalar.b);
+            break;
+        }
+        break;
+      case ops::RuntimeValue::Kind::kNone:
+        o->mutable_none();
+        break;
+    }
+  }
+  return response;
+}
+
+absl::Status RunTool(const RunOptions& options, std::ostream& out) {
+  auto graph = LoadGraph(options.graph_path);
+  if (!graph.ok()) return graph.status();
+  if (options.print_ir) out << ir::PrintGraph(**graph);
+  v1::ExecuteRequest request;
+  if (!options.inputs_path.empty()) {
+    auto bytes = ReadFile(options.inputs_path);
+    if (!bytes.ok()) return bytes.status();
+    if (!request.ParseFromString(*bytes)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          options.inputs_path, ": not a serialized kiln.v1.ExecuteRequest"));
+    }
+  }
+  auto inputs = InputsFromRequest(request, **graph);
+  if (!inputs.ok()) return inputs.status();
+  auto outputs = interp::RunGraph(**graph, *inputs);
+  if (!outputs.ok()) return outputs.status();
+  if (options.print_outputs) {
+    for (size_t i = 0; i < outputs->size(); ++i) {
+      const ops::RuntimeValue& v = (*outputs)[i];
+      out << "output " << i << ": ";
+      switch (v.kind) {
+        case ops::RuntimeValue::Kind::kTensor:
+          out << v.tensor.DebugString();
+          break;
+        case ops::RuntimeValue::Kind::kScalar:
+          out << v.scalar.ToString();
+          break;
+        case ops::RuntimeValue::Kind::kNone:
+          out << "None";
+          break;
+      }
+      out << "\n";
+    }
+  }
+  if (!options.outputs_path.empty()) {
+    std::ofstream f(options.outputs_path, std::ios::binary | std::ios::trunc);
+    if (!f || !OutputsToResponse(*outputs).SerializeToOstream(&f)) {
+      return absl::InternalError(
+          absl::StrCat("cannot write ", options.outputs_path));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kiln::tools

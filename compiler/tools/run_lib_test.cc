@@ -1,0 +1,72 @@
+#include "compiler/tools/run_lib.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "compiler/runtime/tensor_proto.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kiln::tools {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name;
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+TEST(RunLibTest, RunsAGraphFileOnInputsAndWritesOutputs) {
+  std::string graph = TempPath("g.kir");
+  WriteFile(graph, R"(graph(%x: f32[2], %n: SymInt(s0)) {
+  %y = aten::mul.Tensor(%x, %x) : f32[2]
+  return (%y, s0, None)
+})");
+  v1::ExecuteRequest req;
+  rt::TensorToProto(rt::Tensor::FromDoubles(ir::DType::kFloat32, {2}, {3, -4}),
+                    req.add_inputs()->mutable_tensor());
+  req.add_inputs()->set_int_value(5);
+  std::string inputs = TempPath("in.pb");
+  WriteFile(inputs, req.SerializeAsString());
+  std::string outputs = TempPath("out.pb");
+
+  auto options = ParseFlags({"--graph=" + graph, "--inputs=" + inputs,
+                             "--outputs=" + outputs, "--print_outputs"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  std::ostringstream out;
+  absl::Status st = RunTool(*options, out);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_THAT(out.str(), HasSubstr("output 0: f32[2] {9, 16}"));
+
+  std::ifstream f(outputs, std::ios::binary);
+  v1::ExecuteResponse resp;
+  ASSERT_TRUE(resp.ParseFromIstream(&f));
+  ASSERT_EQ(resp.outputs_size(), 3);
+  auto y = rt::TensorFromProto(resp.outputs(0).tensor(), "y");
+  ASSERT_TRUE(y.ok());
+  EXPECT_EQ(y->ToDoubles(), (std::vector<double>{9, 16}));
+  EXPECT_EQ(resp.outputs(1).int_value(), 5);
+  EXPECT_TRUE(resp.outputs(2).has_none());
+}
+
+TEST(RunLibTest, BinaryGraphsAndErrors) {
+  EXPECT_FALSE(ParseFlags({}).ok());
+  EXPECT_FALSE(ParseFlags({"--graph=x", "--frob"}).ok());
+  EXPECT_FALSE(ParseFlags({"--graph=x", "--backend=tpu"}).ok());
+  std::string bad = TempPath("bad.pb");
+  WriteFile(bad, "\xff\xff\xff");
+  auto options = ParseFlags({"--graph=" + bad});
+  ASSERT_TRUE(options.ok());
+  std::ostringstream out;
+  absl::Status st = RunTool(*options, out);
+  EXPECT_FALSE(st.ok());
+}
+
+}  // namespace
+}  // namespace kiln::tools

@@ -504,6 +504,61 @@ TEST(ShapeGuardRule, ExpressionsThatCannotBeEvaluatedMiss) {
                      F::SHAPE_GUARD, "shape_guards[0]"));
 }
 
+TEST(ReuseRule, WobbledDimsOnlyWhenOnlySizesDiffer) {
+  // x: [3, 4] static, y: [s0] dynamic, a TwoTensor [2, 2].
+  auto two = [](int64_t a0) {
+    return T("torch.testing._internal.two_tensor.TwoTensor")
+        .Sizes({2, 2})
+        .Inner("a", T().Sizes({a0, 2}))
+        .Inner("b", T().Sizes({2, 2}));
+  };
+  auto g = MustCreate(
+      Ctx().In(T().Sizes({3, 4})).In(T().Sizes({"s0"})).In(two(2)).Build());
+  auto dims = [](const v1::DynamicDimHint& h) {
+    return std::vector<int>(h.dims().begin(), h.dims().end());
+  };
+  // Sizes of x and of the inner tensor a changed (x's strides with them).
+  auto hints = g->WobbledDims(
+      Sig().In(T().Sizes({5, 4})).In(T().Sizes({9})).In(two(7)).Build());
+  ASSERT_EQ(hints.size(), 2u);
+  EXPECT_EQ(hints[0].path(), "inputs[0]");
+  EXPECT_EQ(dims(hints[0]), std::vector<int>{0});
+  EXPECT_EQ(hints[1].input_index(), 2);
+  EXPECT_EQ(hints[1].path(), "inputs[2].subclass(TwoTensor).inner(a)");
+  EXPECT_EQ(dims(hints[1]), std::vector<int>{0});
+  // A hit has nothing to hint.
+  EXPECT_TRUE(
+      g->WobbledDims(
+           Sig().In(T().Sizes({3, 4})).In(T().Sizes({9})).In(two(2)).Build())
+          .empty());
+  // A dynamic dim failing its own guard (0/1) is not a wobble.
+  EXPECT_TRUE(
+      g->WobbledDims(
+           Sig().In(T().Sizes({3, 4})).In(T().Sizes({1})).In(two(2)).Build())
+          .empty());
+  // Sizes changed, but so did a dtype, a rank, a type or the global state.
+  EXPECT_TRUE(g->WobbledDims(Sig()
+                                 .In(T().Sizes({5, 4}).DType(v1::FLOAT16))
+                                 .In(T().Sizes({9}))
+                                 .In(two(2))
+                                 .Build())
+                  .empty());
+  EXPECT_TRUE(
+      g->WobbledDims(
+           Sig().In(T().Sizes({5, 4, 1})).In(T().Sizes({9})).In(two(2)).Build())
+          .empty());
+  EXPECT_TRUE(g->WobbledDims(Sig()
+                                 .In(T().Sizes({5, 4}))
+                                 .In(T().Sizes({9}))
+                                 .In(T().Sizes({2, 2}))
+                                 .Build())
+                  .empty());
+  Sig no_grad;
+  no_grad.In(T().Sizes({5, 4})).In(T().Sizes({9})).In(two(2));
+  no_grad.global().set_grad_mode(false);
+  EXPECT_TRUE(g->WobbledDims(no_grad.Build()).empty());
+}
+
 // --- Global state ------------------------------------------------------------
 
 TEST(GlobalStateRule, AnyDifferenceIsAMiss) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -306,6 +307,48 @@ TEST(Property, CheckAgreesWithExplain) {
   std::printf("%d contexts, %d hits, %d misses:%s\n", contexts, hits, misses,
               seen.c_str());
   EXPECT_GE(kinds_seen, 12);
+}
+
+}  // namespace
+}  // namespace kiln::cache
+
+namespace kiln::cache {
+namespace {
+
+// A GuardSet is immutable: threads evaluating it at once agree with one
+// thread evaluating alone.
+TEST(Property, ConcurrentEvaluationAgrees) {
+  Generator gen(/*seed=*/7);
+  std::vector<std::shared_ptr<const GuardSet>> sets;
+  std::vector<v1::CallSignature> calls;
+  while (sets.size() < 50) {
+    v1::GuardContext context = gen.Context();
+    auto g = GuardSet::Create(context);
+    if (!g.ok()) continue;
+    sets.push_back(*g);
+    for (int k = 0; k < 10; ++k) calls.push_back(gen.Call(context));
+  }
+  auto verdicts = [&] {
+    std::vector<int> out;
+    for (size_t s = 0; s < sets.size(); ++s) {
+      for (size_t k = s * 10; k < s * 10 + 10; ++k) {
+        auto why = sets[s]->Explain(calls[k]);
+        out.push_back(sets[s]->Check(calls[k]) * 2 + !why.has_value());
+        out.push_back(static_cast<int>(sets[s]->WobbledDims(calls[k]).size()));
+      }
+    }
+    return out;
+  };
+  const std::vector<int> expected = verdicts();
+  std::vector<std::vector<int>> results(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) results[t] = verdicts();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const std::vector<int>& r : results) EXPECT_EQ(r, expected);
 }
 
 }  // namespace

@@ -366,7 +366,22 @@ class Validator {
     return absl::OkStatus();
   }
 
+  // Symbol names (identifiers, recorded as uses) and the fields that only
+  // one op may set (symexpr.proto: `constant`, `symbol`, `bool_value` are
+  // unset on every other op, so equal expressions serialize equally).
   absl::Status SymbolNames(const v1::SymExpr& e, const std::string& path) {
+    const char* stray = nullptr;
+    if (e.op() != v1::SymExpr::CONSTANT && e.constant() != 0) {
+      stray = "constant";
+    } else if (e.op() != v1::SymExpr::SYMBOL && !e.symbol().empty()) {
+      stray = "symbol";
+    } else if (e.op() != v1::SymExpr::BOOL_CONSTANT && e.bool_value()) {
+      stray = "bool_value";
+    }
+    if (stray != nullptr) {
+      return Invalid(path, absl::StrCat(stray, " set on a ",
+                                        v1::SymExpr::Op_Name(e.op()), " node"));
+    }
     if (e.op() == v1::SymExpr::SYMBOL) {
       if (!IsIdentifier(e.symbol())) {
         return Invalid(path, absl::StrCat("symbol name '", e.symbol(),

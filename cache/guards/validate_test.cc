@@ -130,6 +130,20 @@ TEST(ValidateContext, ErrorsNameTheField) {
              S("2x");
        },
        "guards.inputs[0].tensor.meta.strides[0].expr"},
+      {"stray field on an expression node",
+       [](v1::GuardContext* c) {
+         v1::SymExpr e = Add(S("s0"), C(1));
+         e.set_constant(7);
+         *Tensor(c, 0)->mutable_meta()->mutable_strides(0)->mutable_expr() = e;
+       },
+       "guards.inputs[0].tensor.meta.strides[0].expr"},
+      {"stray symbol on a constant",
+       [](v1::GuardContext* c) {
+         v1::SymExpr e = C(2);
+         e.set_symbol("s0");
+         *c->mutable_shape_guards(0)->mutable_operands(1) = e;
+       },
+       "guards.shape_guards[0].operands[1]"},
       {"negative alias group",
        [](v1::GuardContext* c) { Tensor(c, 0)->set_alias_group(-1); },
        "guards.inputs[0].tensor.alias_group"},

@@ -32,6 +32,7 @@ absl::StatusOr<PointwiseLowering> Lower(const OpDef& op,
     Input in;
     in.arg = ctx.index(pin.arg);
     in.role = pin.role;
+    in.checked = pin.checked;
     const ir::Arg& a = ctx.arg(in.arg);
     if (a.kind == ir::Arg::Kind::kValue && a.value && a.value->is_tensor()) {
       in.source = Input::Source::kTensor;
@@ -100,6 +101,21 @@ absl::StatusOr<PointwiseLowering> Lower(const OpDef& op,
         in.load_dtype = DType::kBool;
         break;
     }
+  }
+  for (const Input& in : low.inputs) {
+    if (!in.checked || in.source != Input::Source::kScalarConstant) continue;
+    rt::Scalar value;
+    if (in.constant.kind == ir::Arg::Kind::kFloat) {
+      value = rt::Scalar::Float(in.constant.f);
+    } else if (in.constant.kind == ir::Arg::Kind::kBool) {
+      value = rt::Scalar::Bool(in.constant.b);
+    } else if (auto c = in.constant.AsInt()) {
+      value = rt::Scalar::Int(*c);
+    } else {
+      continue;  // symbolic: checked at run time
+    }
+    std::string overflow = ScalarOverflow(value, in.load_dtype);
+    if (!overflow.empty()) return absl::InvalidArgumentError(overflow);
   }
   std::vector<std::vector<ExprRef>> shapes;
   for (const Input& in : low.inputs) {
@@ -191,6 +207,21 @@ absl::Status RunTyped(KernelContext& kc, const PointwiseLowering& low) {
     if (in.source == Input::Source::kTensor) {
       const rt::Tensor& t = kc.tensor(in.arg);
       op.is_tensor = true;
+      if (in.checked && in.role == InputRole::kToCommon) {
+        std::string overflow;
+        rt::ForEachIndex(t.sizes(), [&](const int64_t* idx) {
+          if (!overflow.empty()) return;
+          const uint8_t* p = t.ElementPtr(idx);
+          rt::Scalar v =
+              ir::IsFloating(t.dtype())
+                  ? rt::Scalar::Float(rt::LoadAsDouble(p, t.dtype()))
+              : t.dtype() == DType::kBool
+                  ? rt::Scalar::Bool(rt::LoadAsInt(p, t.dtype()) != 0)
+                  : rt::Scalar::Int(rt::LoadAsInt(p, t.dtype()));
+          overflow = ScalarOverflow(v, in.load_dtype);
+        });
+        if (!overflow.empty()) return absl::InvalidArgumentError(overflow);
+      }
       if (t.dtype() == in.load_dtype) {
         op.tensor = t;
       } else {
@@ -205,6 +236,10 @@ absl::Status RunTyped(KernelContext& kc, const PointwiseLowering& low) {
     } else {
       auto s = kc.scalar(in.arg);
       if (!s.ok()) return s.status();
+      if (in.checked) {
+        std::string overflow = ScalarOverflow(*s, in.load_dtype);
+        if (!overflow.empty()) return absl::InvalidArgumentError(overflow);
+      }
       uint8_t buf[8] = {0};
       rt::StoreScalar(*s, in.load_dtype, buf);
       op.constant = op.load(buf);
@@ -263,7 +298,62 @@ absl::Status RunPointwise(const OpDef& op, const PointwiseSpec& spec,
   });
 }
 
+// Largest finite value of a dtype, as a double.
+double MaxOf(DType d) {
+  switch (d) {
+    case DType::kFloat16:
+      return 65504.0;
+    case DType::kBFloat16:
+      return 3.3895313892515355e38;
+    case DType::kFloat32:
+      return 3.4028234663852886e38;
+    case DType::kFloat64:
+      return 1.7976931348623157e308;
+    case DType::kInt8:
+      return 127;
+    case DType::kInt16:
+      return 32767;
+    case DType::kInt32:
+      return 2147483647.0;
+    case DType::kInt64:
+      return 9223372036854775807.0;
+    case DType::kUInt8:
+      return 255;
+    case DType::kBool:
+      return 1;
+  }
+  return 0;
+}
+
 }  // namespace
+
+std::string ScalarOverflow(const rt::Scalar& value, DType to) {
+  if (to == DType::kBool || value.kind == rt::Scalar::Kind::kBool) return "";
+  bool overflow = false;
+  if (value.kind == rt::Scalar::Kind::kInt) {
+    int64_t v = value.i;
+    if (ir::IsFloating(to)) {
+      overflow = std::fabs(static_cast<double>(v)) > MaxOf(to);
+    } else if (to == DType::kInt64) {
+      overflow = false;
+    } else {
+      int64_t max = static_cast<int64_t>(MaxOf(to));
+      int64_t min = to == DType::kUInt8 ? -max : -max - 1;
+      overflow = v > max || v < min;
+    }
+  } else {
+    double f = value.f;
+    if (ir::IsFloating(to)) {
+      overflow = std::isfinite(f) && std::fabs(f) > MaxOf(to);
+    } else {
+      double lowest = to == DType::kUInt8 ? 0.0 : -MaxOf(to) - 1;
+      overflow = !(f >= lowest && f <= MaxOf(to));
+    }
+  }
+  if (!overflow) return "";
+  return absl::StrFormat("value %s cannot be converted to %s without overflow",
+                         value.ToString(), ir::ShortName(to));
+}
 
 DType ComputeDType(DType common) {
   if (ir::IsFloating(common)) return ir::OpMathType(common);

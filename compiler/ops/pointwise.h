@@ -12,9 +12,10 @@
 //   * kPromoted inputs take part in ATen's result_type and load as the
 //     common dtype (so `u8_tensor < -1` compares with 255, as ATen does);
 //   * kToCommon inputs do not promote but load as the common dtype
-//     (hardtanh's limits, masked_fill's value);
+//     (hardtanh's limits, masked_fill's value, add's alpha, leaky_relu's
+//     slope: ATen converts them to scalar_t first);
 //   * kToCompute inputs are parameters converted straight to the compute
-//     type (add's alpha, leaky_relu's slope);
+//     type (round's decimals);
 //   * kMask inputs load as bool (where's condition, masked_fill's mask).
 //
 // Code generators use LowerPointwise + EmitPointwiseExpr: a fused kernel for
@@ -90,6 +91,12 @@ enum class ResultRule : uint8_t {
 struct PointwiseInput {
   std::string arg;  // schema argument name
   InputRole role = InputRole::kPromoted;
+  // ATen converts this value with Scalar::to<scalar_t>(), which refuses
+  // values the load dtype cannot hold ("value cannot be converted to type
+  // int8_t without overflow"): alpha, clamp bounds, masked_fill's value,
+  // where's scalar branches. Constants are checked at conversion, run-time
+  // values by the interpreter.
+  bool checked = false;
 };
 
 // What a node computes for its actual arguments.
@@ -157,6 +164,8 @@ struct PointwiseLowering {
     ir::Arg constant;
     DType dtype = DType::kFloat32;  // own dtype (scalars: i64 / f64 / b8)
     DType load_dtype = DType::kFloat32;
+    // Values must fit load_dtype (see PointwiseInput::checked).
+    bool checked = false;
   };
   const ScalarFn* fn = nullptr;
   std::vector<Input> inputs;
@@ -188,6 +197,12 @@ std::string CppComputeType(DType compute);
 // `expr` of dtype `from` as dtype `to` (both storage dtypes; identity when
 // equal): "kiln::pw::Convert<float>(x)".
 std::string EmitConvert(const std::string& expr, DType from, DType to);
+// c10's `overflows<To>(value)`: whether Scalar::to<To>() refuses `value`
+// (integers out of range, unsigned types accepting [-max, max]; finite
+// floats beyond the type's range; NaN or inf into an integer type; never for
+// bool). Returns the error message, or "" when the value fits.
+std::string ScalarOverflow(const rt::Scalar& value, DType to);
+
 // The dtype of the C++ type a common dtype computes in.
 DType ComputeDType(DType common);
 // A C++ literal of a constant scalar argument in its own wrapped dtype

@@ -24,11 +24,17 @@ const DTypeSet kIntegralOrBool = DTypeSet::Integral(/*include_bool=*/true);
 PointwiseInput In(std::string name) {
   return {std::move(name), InputRole::kPromoted};
 }
+// Converted to the compute type, unchecked (an int parameter).
 PointwiseInput Param(std::string name) {
   return {std::move(name), InputRole::kToCompute};
 }
+// A Scalar parameter ATen converts with Scalar::to<scalar_t>() (checked).
 PointwiseInput ToCommon(std::string name) {
-  return {std::move(name), InputRole::kToCommon};
+  return {std::move(name), InputRole::kToCommon, /*checked=*/true};
+}
+// A promoted operand converted with an overflow check.
+PointwiseInput Checked(std::string name) {
+  return {std::move(name), InputRole::kPromoted, /*checked=*/true};
 }
 PointwiseInput Mask(std::string name) {
   return {std::move(name), InputRole::kMask};
@@ -53,6 +59,14 @@ bool IsFloatScalar(const Arg& a) {
 // floating point number."
 absl::Status AlphaCheck(const PointwiseCheckInfo& info) {
   const Arg& alpha = info.ctx.arg("alpha");
+  bool bool_alpha = alpha.kind == Arg::Kind::kBool ||
+                    (alpha.kind == Arg::Kind::kValue && alpha.value &&
+                     alpha.value->kind() == ir::Value::Kind::kScalar &&
+                     alpha.value->scalar_kind() == ir::ScalarKind::kBool);
+  if (bool_alpha && info.common != DType::kBool) {
+    return absl::InvalidArgumentError(
+        "boolean alpha only supported for boolean results");
+  }
   if (ir::IsIntegral(info.common, /*include_bool=*/true) &&
       IsFloatScalar(alpha)) {
     return absl::InvalidArgumentError(
@@ -159,7 +173,7 @@ KILN_REGISTER_OP(
 KILN_REGISTER_OP(
     "aten::leaky_relu(Tensor self, Scalar negative_slope=0.01) -> Tensor")
     .Pointwise(PointwiseOp(KILN_SCALAR_FN(LeakyRelu, 2),
-                           {In("self"), Param("negative_slope")})
+                           {In("self"), ToCommon("negative_slope")})
                    .Allowed(kFloating));
 
 KILN_REGISTER_OP(
@@ -184,21 +198,30 @@ KILN_REGISTER_OP(
               return absl::OkStatus();
             }));
 
-// clamp(self, min=None, max=None): the bounds promote with self.
-absl::StatusOr<PointwiseForm> ClampForm(const InferContext& ctx) {
+// clamp(self, min=None, max=None): the bounds promote with self. Scalar
+// bounds are converted with an overflow check. Bool is refused, except by
+// the Tensor overload with a single bound (ATen runs clamp_min/clamp_max,
+// which accept bool).
+absl::StatusOr<PointwiseForm> ClampForm(const InferContext& ctx,
+                                        bool tensor_bounds) {
   bool has_min = !ctx.arg("min").is_none();
   bool has_max = !ctx.arg("max").is_none();
+  auto bound = [&](const char* name) {
+    return tensor_bounds ? In(name) : Checked(name);
+  };
   PointwiseForm form;
   form.allowed = kNoBool;
   if (has_min && has_max) {
     form.fn = KILN_SCALAR_FN(Clamp, 3);
-    form.inputs = {In("self"), In("min"), In("max")};
+    form.inputs = {In("self"), bound("min"), bound("max")};
   } else if (has_min) {
     form.fn = KILN_SCALAR_FN(ClampMin, 2);
-    form.inputs = {In("self"), In("min")};
+    form.inputs = {In("self"), bound("min")};
+    if (tensor_bounds) form.allowed = kAll;
   } else if (has_max) {
     form.fn = KILN_SCALAR_FN(ClampMax, 2);
-    form.inputs = {In("self"), In("max")};
+    form.inputs = {In("self"), bound("max")};
+    if (tensor_bounds) form.allowed = kAll;
   } else {
     return absl::InvalidArgumentError(
         "clamp: at least one of 'min' or 'max' must not be None");
@@ -208,23 +231,29 @@ absl::StatusOr<PointwiseForm> ClampForm(const InferContext& ctx) {
 
 KILN_REGISTER_OP(
     "aten::clamp(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor")
-    .Pointwise(PointwiseSpec{ClampForm});
+    .Pointwise(PointwiseSpec{[](const InferContext& ctx) {
+      return ClampForm(ctx, /*tensor_bounds=*/false);
+    }});
 KILN_REGISTER_OP(
     "aten::clamp.Tensor(Tensor self, Tensor? min=None, Tensor? max=None) -> "
     "Tensor")
-    .Pointwise(PointwiseSpec{ClampForm});
+    .Pointwise(PointwiseSpec{[](const InferContext& ctx) {
+      return ClampForm(ctx, /*tensor_bounds=*/true);
+    }});
 KILN_REGISTER_OP("aten::clamp_min(Tensor self, Scalar min) -> Tensor")
-    .Pointwise(PointwiseOp(KILN_SCALAR_FN(ClampMin, 2), {In("self"), In("min")})
+    .Pointwise(PointwiseOp(KILN_SCALAR_FN(ClampMin, 2),
+                           {In("self"), Checked("min")})
                    .Allowed(kNoBool));
 KILN_REGISTER_OP("aten::clamp_min.Tensor(Tensor self, Tensor min) -> Tensor")
-    .Pointwise(PointwiseOp(KILN_SCALAR_FN(ClampMin, 2), {In("self"), In("min")})
-                   .Allowed(kNoBool));
+    .Pointwise(PointwiseOp(KILN_SCALAR_FN(ClampMin, 2),
+                           {In("self"), In("min")}));
 KILN_REGISTER_OP("aten::clamp_max(Tensor self, Scalar max) -> Tensor")
-    .Pointwise(PointwiseOp(KILN_SCALAR_FN(ClampMax, 2), {In("self"), In("max")})
+    .Pointwise(PointwiseOp(KILN_SCALAR_FN(ClampMax, 2),
+                           {In("self"), Checked("max")})
                    .Allowed(kNoBool));
 KILN_REGISTER_OP("aten::clamp_max.Tensor(Tensor self, Tensor max) -> Tensor")
-    .Pointwise(PointwiseOp(KILN_SCALAR_FN(ClampMax, 2), {In("self"), In("max")})
-                   .Allowed(kNoBool));
+    .Pointwise(PointwiseOp(KILN_SCALAR_FN(ClampMax, 2),
+                           {In("self"), In("max")}));
 
 // ---------------------------------------------------------------------------
 // Arithmetic.
@@ -232,33 +261,33 @@ KILN_REGISTER_OP("aten::clamp_max.Tensor(Tensor self, Tensor max) -> Tensor")
 KILN_REGISTER_OP(
     "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor")
     .Pointwise(PointwiseOp(KILN_SCALAR_FN(Add, 3),
-                           {In("self"), In("other"), Param("alpha")})
+                           {In("self"), In("other"), ToCommon("alpha")})
                    .Check(AlphaCheck));
 KILN_REGISTER_OP(
     "aten::add.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor")
     .Pointwise(PointwiseOp(KILN_SCALAR_FN(Add, 3),
-                           {In("self"), In("other"), Param("alpha")})
+                           {In("self"), In("other"), ToCommon("alpha")})
                    .Check(AlphaCheck));
 KILN_REGISTER_OP(
     "aten::sub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor")
     .Pointwise(PointwiseOp(KILN_SCALAR_FN(Sub, 3),
-                           {In("self"), In("other"), Param("alpha")})
+                           {In("self"), In("other"), ToCommon("alpha")})
                    .Check(SubCheck));
 KILN_REGISTER_OP(
     "aten::sub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor")
     .Pointwise(PointwiseOp(KILN_SCALAR_FN(Sub, 3),
-                           {In("self"), In("other"), Param("alpha")})
+                           {In("self"), In("other"), ToCommon("alpha")})
                    .Check(SubCheck));
 // rsub(self, other, alpha) = other - alpha * self.
 KILN_REGISTER_OP(
     "aten::rsub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor")
     .Pointwise(PointwiseOp(KILN_SCALAR_FN(Sub, 3),
-                           {In("other"), In("self"), Param("alpha")})
+                           {In("other"), In("self"), ToCommon("alpha")})
                    .Check(SubCheck));
 KILN_REGISTER_OP(
     "aten::rsub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor")
     .Pointwise(PointwiseOp(KILN_SCALAR_FN(Sub, 3),
-                           {In("other"), In("self"), Param("alpha")})
+                           {In("other"), In("self"), ToCommon("alpha")})
                    .Check(SubCheck));
 KILN_REGISTER_OP("aten::mul.Tensor(Tensor self, Tensor other) -> Tensor")
     .Pointwise(Binary(KILN_SCALAR_FN(Mul, 2)));
@@ -340,7 +369,8 @@ KILN_REGISTER_OP(
 KILN_REGISTER_OP(
     "aten::pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor")
     .Pointwise(
-        PointwiseOp(KILN_SCALAR_FN(PowScalar, 2), {In("self"), In("exponent")})
+        PointwiseOp(KILN_SCALAR_FN(PowScalar, 2),
+                    {In("self"), Checked("exponent")})
             .Allowed(kNoBool)
             .Check([](const PointwiseCheckInfo& info) -> absl::Status {
               const Arg& e = info.ctx.arg("exponent");
@@ -414,9 +444,10 @@ KILN_BITWISE("bitwise_xor", BitwiseXor)
 // ---------------------------------------------------------------------------
 // Selection.
 
+// Scalar branches are converted with an overflow check.
 PointwiseOp WhereOp() {
   return PointwiseOp(KILN_SCALAR_FN(Where, 3),
-                     {Mask("condition"), In("self"), In("other")});
+                     {Mask("condition"), Checked("self"), Checked("other")});
 }
 KILN_REGISTER_OP(
     "aten::where.self(Tensor condition, Tensor self, Tensor other) -> Tensor")

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "cache/artifact_cache_impl.h"
 #include "cache/keys.h"
+#include "cache/sync_point.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln::cache {
@@ -131,9 +132,11 @@ ThreadPool::ThreadPool(int threads) {
 
 ThreadPool::~ThreadPool() { Shutdown(); }
 
-void ThreadPool::Schedule(std::function<void()> task) {
+bool ThreadPool::Schedule(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
+  if (stopping_) return false;
   queue_.push_back(std::move(task));
+  return true;
 }
 
 void ThreadPool::Shutdown() {
@@ -481,6 +484,7 @@ absl::Status CacheImpl::FlushUsage() {
   // Usage is advisory: no fsync, so a hit never waits for the disk.
   absl::Status s = store_->Commit(batch, /*sync=*/false);
   if (!s.ok()) spdlog::warn("artifact cache: usage flush: {}", s.ToString());
+  KILN_SYNC_POINT("ArtifactCache::FlushUsage:Committed");
   return s;
 }
 
@@ -591,6 +595,7 @@ absl::Status CacheImpl::Close() {
   if (closing_.exchange(true)) {
     return absl::OkStatus();
   }
+  KILN_SYNC_POINT("ArtifactCache::Close:Closing");
   if (pool_ != nullptr) pool_->Shutdown();
   if (flusher_.joinable()) {
     {

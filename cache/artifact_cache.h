@@ -193,8 +193,9 @@ bool IsRecompileLimit(const absl::Status& status);
 // counted, logged and never served, and the next request recompiles it.
 //
 // Thread safety: every method may be called concurrently from any thread,
-// except Close and the destructor, which must not overlap other calls
-// (they wait for running compiles; queued ones fail with CANCELLED).
+// except Close and the destructor, which must not overlap other calls --
+// but callers already waiting in GetOrCompile may stay: Close lets running
+// compiles finish and store, and fails queued ones with CANCELLED.
 class ArtifactCache {
  public:
   // Opens the store, loads the index of entries and starts the compile

@@ -159,9 +159,14 @@ absl::StatusOr<GetOrCompileResult> CacheImpl::GetOrCompile(
     if (leader) {
       spdlog::debug("artifact cache: compiling artifact_key={} for client {}",
                     artifact_key, options.client_id);
+      if (!pool_->Schedule([this, flight] { RunFlight(flight); })) {
+        // Close shut the pool down after this call began.
+        FinishFlight(flight,
+                     absl::CancelledError("the artifact cache is closing"),
+                     ArtifactHandle(), 0);
+      }
       KILN_SYNC_POINT_CALLBACK("ArtifactCache::GetOrCompile:StartedFlight",
                                flight.get());
-      pool_->Schedule([this, flight] { RunFlight(flight); });
     } else {
       KILN_SYNC_POINT_CALLBACK("ArtifactCache::GetOrCompile:JoinedFlight",
                                flight.get());

@@ -163,7 +163,8 @@ class ThreadPool {
  public:
   explicit ThreadPool(int threads);
   ~ThreadPool();
-  void Schedule(std::function<void()> task);
+  // False (and the task is dropped) once Shutdown has begun.
+  bool Schedule(std::function<void()> task);
   void Shutdown();
 
  private:

@@ -135,6 +135,11 @@ absl::StatusOr<v1::LookupResponse> CacheImpl::Lookup(
       hit->set_entry_index(static_cast<int>(i));
       hit->set_guards_digest(entry->guards_digest);
       CountHit(*entry, list->counters, entry);
+      spdlog::debug(
+          "artifact cache: lookup hit artifact_key={} graph_digest={} "
+          "guards_digest={} target={} entry_index={} client={}",
+          entry->artifact_key, entry->graph_digest, entry->guards_digest,
+          entry->target, i, options.client_id);
       for (v1::DynamicDimHint& h : HintsFor(graph_digest)) {
         *response.add_dynamic_hints() = std::move(h);
       }

@@ -139,6 +139,13 @@ class ArtifactCacheTest : public ::testing::Test {
     return r.ok() ? *r : v1::LookupResponse();
   }
 
+  bool store_has(Family family, const std::string& key) {
+    absl::StatusOr<std::optional<std::string>> r =
+        cache_->store().Get(family, key);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() && r->has_value();
+  }
+
   fs::path dir_;
   std::atomic<int64_t> now_ms_{1'000'000};
   ArtifactCacheOptions options_;
@@ -865,6 +872,120 @@ TEST_F(ArtifactCacheTest, EvictRequests) {
   EXPECT_GT(r->evicted_bytes(), 0);
   EXPECT_EQ(cache_->Stats().entries(), 0);
   EXPECT_EQ(cache_->Stats().evictions(), 4);
+}
+
+TEST_F(ArtifactCacheTest, UsageIsWrittenBackInTheBackground) {
+  options_.usage_flush_interval = absl::Milliseconds(1);
+  SyncPointGuard sync;
+  PassCounter flushed("ArtifactCache::FlushUsage:Committed");
+  Open();
+  Compiler compiler;
+  absl::StatusOr<GetOrCompileResult> a = Get(1, Static(3, 4), compiler);
+  ASSERT_TRUE(a.ok());
+  std::string key = a->artifact.artifact_key();
+  ASSERT_TRUE(Lookup(1, Call(3, 4)).has_hit());
+  // The flusher commits the hit without anyone asking.
+  ASSERT_TRUE(flushed.WaitFor(1));
+  absl::StatusOr<std::optional<std::string>> raw =
+      cache_->store().Get(Family::kMetadata, key);
+  ASSERT_TRUE(raw.ok() && raw->has_value());
+  records::ArtifactMetadata m;
+  ASSERT_TRUE(m.ParseFromString(**raw));
+  EXPECT_EQ(m.hit_count(), 1);
+}
+
+// Close lets a running compile finish and store; a queued one fails with
+// CANCELLED without running; later calls are refused.
+TEST_F(ArtifactCacheTest, CloseFinishesRunningCompilesAndCancelsQueuedOnes) {
+  options_.compile_threads = 1;
+  Open();
+  SyncPointGuard sync;
+  PassCounter flights("ArtifactCache::GetOrCompile:StartedFlight");
+  PassCounter compiling("ArtifactCache::Compile:Start");
+  PassCounter closing("ArtifactCache::Close:Closing");
+  absl::Mutex mu;
+  bool release = false;
+  std::atomic<int> calls{0};
+  CompileFn blocked =
+      [&](const CompileContext&) -> absl::StatusOr<CompiledArtifact> {
+    ++calls;
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(&release));
+    return CompiledArtifact{"running", {}};
+  };
+  absl::Status running, queued;
+  std::thread a([&] {
+    running = cache_->GetOrCompile({GraphId(1), kTarget, Static(3, 4)}, blocked)
+                  .status();
+  });
+  ASSERT_TRUE(compiling.WaitFor(1));  // A holds the only compile thread
+  std::thread b([&] {
+    queued = cache_->GetOrCompile({GraphId(2), kTarget, Static(3, 4)}, blocked)
+                 .status();
+  });
+  ASSERT_TRUE(flights.WaitFor(2));
+  absl::Status closed;
+  std::thread c([&] { closed = cache_->Close(); });
+  ASSERT_TRUE(closing.WaitFor(1));
+  {
+    absl::MutexLock lock(&mu);
+    release = true;
+  }
+  a.join();
+  b.join();
+  c.join();
+  EXPECT_TRUE(running.ok()) << running;
+  EXPECT_EQ(queued.code(), absl::StatusCode::kCancelled) << queued;
+  EXPECT_TRUE(closed.ok()) << closed;
+  EXPECT_EQ(calls, 1);
+  Compiler compiler;
+  EXPECT_EQ(Get(3, Static(3, 4), compiler).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // The running compile was stored durably.
+  Open();
+  EXPECT_TRUE(Lookup(1, Call(3, 4)).has_hit());
+  EXPECT_TRUE(Lookup(2, Call(3, 4)).has_miss());
+}
+
+// Open repairs what only a bug or foreign writes could leave behind (the
+// cache's own writes are atomic): records of no entry are removed, entries
+// whose records are missing are dropped, unreadable records are counted.
+TEST_F(ArtifactCacheTest, OpenRepairsInconsistentRecords) {
+  Open();
+  Compiler compiler;
+  absl::StatusOr<GetOrCompileResult> a = Get(1, Static(3, 4), compiler);
+  absl::StatusOr<GetOrCompileResult> b = Get(2, Static(3, 4), compiler);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::string kept = a->artifact.artifact_key();
+  std::string broken = b->artifact.artifact_key();
+  a->artifact = b->artifact = ArtifactHandle();
+  Store& store = cache_->store();
+  const std::string orphan(64, 'e');
+  ASSERT_TRUE(store.PutArtifact(orphan, "nobody lists me").ok());
+  ASSERT_TRUE(store.Put(Family::kMetadata, orphan, "garbage").ok());
+  ASSERT_TRUE(store.Delete(Family::kMetadata, broken).ok());
+  ASSERT_TRUE(store
+                  .Put(Family::kEntries,
+                       EntryListRecordKey(GraphId(9), kTarget), "not a list")
+                  .ok());
+  ASSERT_TRUE(cache_->Close().ok());
+
+  Open();
+  EXPECT_EQ(cache_->Stats().entries(), 1);
+  EXPECT_TRUE(cache_->GetInfo(kept).has_value());
+  EXPECT_FALSE(cache_->GetInfo(broken).has_value());
+  EXPECT_EQ(cache_->Stats().corruptions_detected(), 2);  // metadata, list
+  for (Family f : {Family::kArtifacts, Family::kMetadata}) {
+    EXPECT_FALSE(store_has(f, orphan));
+    EXPECT_FALSE(store_has(f, broken));
+  }
+  EXPECT_FALSE(
+      store_has(Family::kEntries, EntryListRecordKey(GraphId(2), kTarget)));
+  EXPECT_FALSE(
+      store_has(Family::kEntries, EntryListRecordKey(GraphId(9), kTarget)));
+  EXPECT_TRUE(Lookup(1, Call(3, 4)).has_hit());
+  // Graph 2 recompiles.
+  EXPECT_FALSE(Get(2, Static(3, 4), compiler)->cache_hit);
 }
 
 }  // namespace

@@ -54,8 +54,8 @@ TEST(SyncPointTest, DependencyOrdersThreads) {
 TEST(SyncPointTest, CallbackReceivesArgument) {
   SyncPointGuard guard;
   int seen = 0;
-  SyncPoint::Get().SetCallBack("Test:Arg",
-                               [&](void* arg) { seen = *static_cast<int*>(arg); });
+  SyncPoint::Get().SetCallBack(
+      "Test:Arg", [&](void* arg) { seen = *static_cast<int*>(arg); });
   int value = 42;
   KILN_SYNC_POINT_CALLBACK("Test:Arg", &value);
   EXPECT_EQ(seen, 42);

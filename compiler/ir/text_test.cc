@@ -32,7 +32,7 @@ std::string StripComments(const std::string& text) {
 }
 
 TEST(TextTest, GoldenFilesRoundTripExactly) {
-  for (const char* name : {"slice.kir"}) {
+  for (const char* name : {"slice.kir", "pointwise.kir"}) {
     std::string text = ReadTestData(name);
     ASSERT_FALSE(text.empty()) << name;
     auto g = ParseGraph(text);

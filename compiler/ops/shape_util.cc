@@ -21,9 +21,57 @@ std::optional<bool> ProvablyEqual(const ExprRef& a, const ExprRef& b) {
   return std::nullopt;
 }
 
+namespace {
+
+// A lower bound of an integer expression when every symbol is at least 2,
+// for sums and products with non-negative coefficients (sizes and strides);
+// nullopt for anything else.
+std::optional<int64_t> MinValue(const Expr& e) {
+  switch (e.op()) {
+    case sym::Op::kConst:
+      return e.value();
+    case sym::Op::kSymbol:
+      return 2;
+    case sym::Op::kAdd: {
+      int64_t total = 0;
+      for (const ExprRef& a : e.args()) {
+        auto m = MinValue(*a);
+        if (!m || __builtin_add_overflow(total, *m, &total)) {
+          return std::nullopt;
+        }
+      }
+      return total;
+    }
+    case sym::Op::kMul: {
+      int64_t product = 1;
+      for (const ExprRef& a : e.args()) {
+        auto m = MinValue(*a);
+        if (!m || *m < 0 || __builtin_mul_overflow(product, *m, &product)) {
+          return std::nullopt;
+        }
+      }
+      return product;
+    }
+    case sym::Op::kMax: {
+      std::optional<int64_t> best;
+      for (const ExprRef& a : e.args()) {
+        auto m = MinValue(*a);
+        if (m && (!best || *m > *best)) best = m;
+      }
+      return best;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
 std::optional<bool> ProvablyLess(const ExprRef& a, const ExprRef& b) {
   ExprRef d = Expr::Sub(b, a);
   if (auto c = d->AsConst()) return *c > 0;
+  if (auto m = MinValue(*d); m && *m > 0) return true;
+  if (auto m = MinValue(*Expr::Sub(a, b)); m && *m >= 0) return false;
   return std::nullopt;
 }
 

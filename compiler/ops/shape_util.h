@@ -58,7 +58,10 @@ std::string ShapeString(const std::vector<ExprRef>& sizes);
 // Equality of two integer expressions when decidable: true / false, or
 // nullopt when the expressions differ by a non-constant.
 std::optional<bool> ProvablyEqual(const ExprRef& a, const ExprRef& b);
-// a < b when decidable.
+// a < b when decidable, assuming every symbol is at least 2 (PyTorch
+// specializes sizes 0 and 1, so symbolic sizes are >= 2; strides built
+// from them are sums and products with non-negative coefficients). Used for
+// layout decisions, never for shape equality.
 std::optional<bool> ProvablyLess(const ExprRef& a, const ExprRef& b);
 
 }  // namespace kiln::ops

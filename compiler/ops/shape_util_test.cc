@@ -74,7 +74,21 @@ TEST(ShapeUtilTest, SymbolicLayouts) {
   TensorType row = TensorType::Contiguous(ir::DType::kFloat32, {S("s1")});
   ins = {&t, &row};
   r = TensorIteratorLayout(t.sizes, ins);
-  EXPECT_FALSE(r.exact);  // 1 < s0 is not decidable without assumptions
+  EXPECT_TRUE(r.exact);  // 1 < s0 since symbols are at least 2
+  EXPECT_EQ(ir::ExprListToString(r.strides), "[1, s0]");
+  // Strides that differ by a symbol of unknown sign stay undecided.
+  TensorType odd = TensorType::Strided(ir::DType::kFloat32, {S("s0"), S("s1")},
+                                       {Expr::Sub(S("s2"), S("s3")), Const(1)});
+  ins = {&odd, &row};
+  r = TensorIteratorLayout(odd.sizes, ins);
+  EXPECT_FALSE(r.exact);
+}
+
+TEST(ShapeUtilTest, ProvablyLessAssumesSymbolsAtLeastTwo) {
+  EXPECT_EQ(ProvablyLess(Const(1), S("s0")), true);
+  EXPECT_EQ(ProvablyLess(S("s0"), Const(2)), false);
+  EXPECT_EQ(ProvablyLess(S("s0"), S("s1")), std::nullopt);
+  EXPECT_EQ(ProvablyLess(Const(3), S("s0")), std::nullopt);
 }
 
 TEST(ShapeUtilTest, WrapDim) {

@@ -2,6 +2,9 @@
 //
 //   kiln-run --graph=g.pb [--inputs=req.pb] [--outputs=resp.pb]
 //            [--backend=interpreter] [--print_ir] [--print_outputs]
+//   kiln-run --list_ops | --list_backends
+//   kiln-run --batch   (one run per stdin line, each with its own flags;
+//                       see run_lib.h)
 //
 // Exit codes: 0 success; 1 the graph or inputs were refused or the run
 // failed (one line on stderr: `kiln-run: error: CODE: message`, CODE being
@@ -20,8 +23,13 @@ int main(int argc, char** argv) {
     std::cerr << "kiln-run: " << options.status().message()
               << "\nusage: kiln-run --graph=FILE [--inputs=FILE] "
                  "[--outputs=FILE] [--backend=interpreter] [--print_ir] "
-                 "[--print_outputs]\n";
+                 "[--print_outputs]\n"
+                 "       kiln-run --list_ops | --list_backends | --batch\n";
     return 2;
+  }
+  if (options->batch) {
+    kiln::tools::RunBatch(std::cin, std::cout, std::cerr);
+    return 0;
   }
   absl::Status st = kiln::tools::RunTool(*options, std::cout);
   if (!st.ok()) {

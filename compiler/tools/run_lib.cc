@@ -1,11 +1,15 @@
 #include "compiler/tools/run_lib.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "compiler/interpreter/interpreter.h"
 #include "compiler/ir/convert.h"
 #include "compiler/ir/text.h"
@@ -29,6 +33,11 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
+const std::vector<std::string>& AvailableBackends() {
+  static const auto* backends = new std::vector<std::string>{"interpreter"};
+  return *backends;
+}
+
 absl::StatusOr<RunOptions> ParseFlags(const std::vector<std::string>& args) {
   RunOptions o;
   for (const std::string& a : args) {
@@ -50,14 +59,29 @@ absl::StatusOr<RunOptions> ParseFlags(const std::vector<std::string>& args) {
       o.print_outputs = true;
       continue;
     }
+    if (a == "--list_ops") {
+      o.list_ops = true;
+      continue;
+    }
+    if (a == "--list_backends") {
+      o.list_backends = true;
+      continue;
+    }
+    if (a == "--batch") {
+      o.batch = true;
+      continue;
+    }
     return absl::InvalidArgumentError(absl::StrCat("unknown flag ", a));
   }
-  if (o.graph_path.empty()) {
+  if (o.graph_path.empty() && !o.list_ops && !o.list_backends && !o.batch) {
     return absl::InvalidArgumentError("--graph is required");
   }
-  if (o.backend != "interpreter") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--backend=", o.backend, ": unknown backend (available: interpreter)"));
+  const std::vector<std::string>& backends = AvailableBackends();
+  if (std::find(backends.begin(), backends.end(), o.backend) ==
+      backends.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--backend=", o.backend, ": unknown backend (available: ",
+                     absl::StrJoin(backends, ", "), ")"));
   }
   return o;
 }
@@ -147,6 +171,16 @@ v1::ExecuteResponse OutputsToResponse(
 }
 
 absl::Status RunTool(const RunOptions& options, std::ostream& out) {
+  if (options.list_ops) {
+    for (const ops::OpDef* op : ops::OpRegistry::Global().All()) {
+      out << op->name() << "\t" << ops::OpCategoryName(op->category()) << "\t"
+          << op->schema().ToString() << "\n";
+    }
+  }
+  if (options.list_backends) {
+    for (const std::string& b : AvailableBackends()) out << b << "\n";
+  }
+  if (options.list_ops || options.list_backends) return absl::OkStatus();
   auto graph = LoadGraph(options.graph_path);
   if (!graph.ok()) return graph.status();
   if (options.print_ir) out << ir::PrintGraph(**graph);
@@ -189,6 +223,30 @@ absl::Status RunTool(const RunOptions& options, std::ostream& out) {
     }
   }
   return absl::OkStatus();
+}
+
+void RunBatch(std::istream& in, std::ostream& out, std::ostream& log) {
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> args = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (args.empty()) continue;
+    absl::StatusOr<RunOptions> options = ParseFlags(args);
+    absl::Status st = options.status();
+    if (st.ok() && (options->batch || options->list_ops ||
+                    options->list_backends || options->graph_path.empty())) {
+      st = absl::InvalidArgumentError(
+          "a batch line runs one graph: --graph is required, --batch and "
+          "--list_* are not allowed");
+    }
+    if (st.ok()) st = RunTool(*options, log);
+    if (st.ok()) {
+      out << "ok\n";
+    } else {
+      out << "error " << absl::StatusCodeToString(st.code()) << ": "
+          << absl::StrReplaceAll(st.message(), {{"\n", " "}}) << "\n";
+    }
+    out.flush();
+  }
 }
 
 }  // namespace kiln::tools

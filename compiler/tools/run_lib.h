@@ -13,12 +13,25 @@
 //            strides, storage offset and row-major `raw` data).
 //
 // Backends: `interpreter` (the reference interpreter). The CPU backend
-// plugs in here behind the same --backend flag.
+// plugs in here behind the same --backend flag; AvailableBackends() is the
+// list `--backend` accepts and `--list_backends` prints.
+//
+// Introspection for test harnesses: `--list_ops` prints every registered op
+// (`name<TAB>category<TAB>schema`, sorted by name); `--list_backends` prints
+// one backend per line. Neither needs --graph.
+//
+// Batch mode (`--batch`): reads one run per line from the input stream,
+// written as the same flags (`--graph=F --inputs=F --outputs=F
+// [--backend=B]`, separated by spaces; paths without spaces), and answers
+// each with one line, `ok` or `error CODE: message` (newlines in the message
+// become spaces), flushed at once. It ends at end of input. Test harnesses
+// use it to run thousands of small graphs without a process start each.
 //
 // Thread-safe: no global state beyond the op registry.
 #ifndef KILN_COMPILER_TOOLS_RUN_LIB_H_
 #define KILN_COMPILER_TOOLS_RUN_LIB_H_
 
+#include <istream>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -32,13 +45,19 @@
 namespace kiln::tools {
 
 struct RunOptions {
-  std::string graph_path;
+  std::string graph_path;  // required unless listing or in batch mode
   std::string inputs_path;   // empty: the graph takes no inputs
   std::string outputs_path;  // empty: do not write outputs
   std::string backend = "interpreter";
   bool print_ir = false;       // print the graph as IR text to `out`
   bool print_outputs = false;  // print a summary of each output to `out`
+  bool list_ops = false;       // print the op registry and stop
+  bool list_backends = false;  // print AvailableBackends() and stop
+  bool batch = false;          // run graphs named on input lines (RunBatch)
 };
+
+// The backends `--backend` accepts, the default first.
+const std::vector<std::string>& AvailableBackends();
 
 // Parses `--graph=F --inputs=F --outputs=F --backend=B --print_ir
 // --print_outputs`; INVALID_ARGUMENT naming a bad flag.
@@ -54,9 +73,14 @@ absl::StatusOr<std::vector<ops::RuntimeValue>> InputsFromRequest(
 v1::ExecuteResponse OutputsToResponse(
     const std::vector<ops::RuntimeValue>& outputs);
 
-// The whole tool. Returns the error that should be reported; prints what
-// the options ask for to `out`.
+// The whole tool for one graph (or a listing). Returns the error that should
+// be reported; prints what the options ask for to `out`.
 absl::Status RunTool(const RunOptions& options, std::ostream& out);
+
+// Batch mode: one run per line of `in` (see the file comment), one answer
+// line per run on `out`; what the runs print (--print_outputs) goes to
+// `log`. Returns when `in` ends.
+void RunBatch(std::istream& in, std::ostream& out, std::ostream& log);
 
 }  // namespace kiln::tools
 

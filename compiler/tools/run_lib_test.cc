@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_split.h"
 #include "compiler/runtime/tensor_proto.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -66,6 +67,59 @@ TEST(RunLibTest, BinaryGraphsAndErrors) {
   std::ostringstream out;
   absl::Status st = RunTool(*options, out);
   EXPECT_FALSE(st.ok());
+}
+
+TEST(RunLibTest, ListsOpsAndBackends) {
+  auto options = ParseFlags({"--list_ops"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  std::ostringstream ops;
+  ASSERT_TRUE(RunTool(*options, ops).ok());
+  EXPECT_THAT(ops.str(),
+              HasSubstr("aten::mul.Tensor\tpointwise\taten::mul.Tensor("));
+
+  options = ParseFlags({"--list_backends"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  std::ostringstream backends;
+  ASSERT_TRUE(RunTool(*options, backends).ok());
+  EXPECT_THAT(backends.str(), HasSubstr("interpreter\n"));
+  EXPECT_EQ(AvailableBackends().front(), "interpreter");
+}
+
+TEST(RunLibTest, BatchAnswersEachLine) {
+  std::string graph = TempPath("batch.kir");
+  WriteFile(graph, R"(graph(%x: f32[2]) {
+  %y = aten::neg.default(%x) : f32[2]
+  return (%y)
+})");
+  v1::ExecuteRequest req;
+  rt::TensorToProto(rt::Tensor::FromDoubles(ir::DType::kFloat32, {2}, {1, 2}),
+                    req.add_inputs()->mutable_tensor());
+  std::string inputs = TempPath("batch_in.pb");
+  WriteFile(inputs, req.SerializeAsString());
+  std::string outputs = TempPath("batch_out.pb");
+
+  std::istringstream in("--graph=" + graph + " --inputs=" + inputs +
+                        " --outputs=" + outputs + "\n\n" +  // blank: ignored
+                        "--graph=" + graph + "\n" +          // no inputs
+                        "--graph=" + graph + " --backend=tpu\n" +
+                        "--list_ops\n");
+  std::ostringstream out, log;
+  RunBatch(in, out, log);
+  std::vector<std::string> lines = absl::StrSplit(out.str(), '\n');
+  ASSERT_EQ(lines.size(), 5u) << out.str();
+  EXPECT_EQ(lines[0], "ok");
+  EXPECT_THAT(lines[1], HasSubstr("error INVALID_ARGUMENT: inputs: the graph "
+                                  "takes 1 inputs, got 0"));
+  EXPECT_THAT(lines[2], HasSubstr("error INVALID_ARGUMENT: --backend=tpu"));
+  EXPECT_THAT(lines[3], HasSubstr("error INVALID_ARGUMENT: a batch line"));
+  EXPECT_EQ(lines[4], "");
+
+  std::ifstream f(outputs, std::ios::binary);
+  v1::ExecuteResponse resp;
+  ASSERT_TRUE(resp.ParseFromIstream(&f));
+  auto y = rt::TensorFromProto(resp.outputs(0).tensor(), "y");
+  ASSERT_TRUE(y.ok());
+  EXPECT_EQ(y->ToDoubles(), (std::vector<double>{-1, -2}));
 }
 
 }  // namespace

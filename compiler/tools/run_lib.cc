@@ -79,9 +79,9 @@ absl::StatusOr<RunOptions> ParseFlags(const std::vector<std::string>& args) {
   const std::vector<std::string>& backends = AvailableBackends();
   if (std::find(backends.begin(), backends.end(), o.backend) ==
       backends.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--backend=", o.backend, ": unknown backend (available: ",
-                     absl::StrJoin(backends, ", "), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--backend=", o.backend,
+        ": unknown backend (available: ", absl::StrJoin(backends, ", "), ")"));
   }
   return o;
 }
@@ -228,7 +228,8 @@ absl::Status RunTool(const RunOptions& options, std::ostream& out) {
 void RunBatch(std::istream& in, std::ostream& out, std::ostream& log) {
   std::string line;
   while (std::getline(in, line)) {
-    std::vector<std::string> args = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    std::vector<std::string> args =
+        absl::StrSplit(line, ' ', absl::SkipEmpty());
     if (args.empty()) continue;
     absl::StatusOr<RunOptions> options = ParseFlags(args);
     absl::Status st = options.status();

@@ -45,7 +45,7 @@
 namespace kiln::tools {
 
 struct RunOptions {
-  std::string graph_path;  // required unless listing or in batch mode
+  std::string graph_path;    // required unless listing or in batch mode
   std::string inputs_path;   // empty: the graph takes no inputs
   std::string outputs_path;  // empty: do not write outputs
   std::string backend = "interpreter";

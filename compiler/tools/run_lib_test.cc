@@ -100,7 +100,7 @@ TEST(RunLibTest, BatchAnswersEachLine) {
 
   std::istringstream in("--graph=" + graph + " --inputs=" + inputs +
                         " --outputs=" + outputs + "\n\n" +  // blank: ignored
-                        "--graph=" + graph + "\n" +          // no inputs
+                        "--graph=" + graph + "\n" +         // no inputs
                         "--graph=" + graph + " --backend=tpu\n" +
                         "--list_ops\n");
   std::ostringstream out, log;

@@ -408,11 +408,17 @@ absl::Status CacheImpl::CheckKeyParts(std::string_view graph_digest,
   return absl::OkStatus();
 }
 
-TargetCounters* CacheImpl::CountersFor(std::string_view target) const {
+TargetCounters* CacheImpl::CountersFor(std::string_view target,
+                                       bool has_entries) const {
+  absl::string_view key(target.data(), target.size());
   absl::MutexLock lock(&counters_mu_);
-  auto& slot =
-      target_counters_[absl::string_view(target.data(), target.size())];
-  if (slot == nullptr) slot = std::make_unique<TargetCounters>();
+  auto it = target_counters_.find(key);
+  if (it != target_counters_.end()) return it->second.get();
+  if (!has_entries && target_counters_.size() >= kMaxCountedTargets) {
+    return &uncounted_target_;
+  }
+  auto& slot = target_counters_[key];
+  slot = std::make_unique<TargetCounters>();
   return slot.get();
 }
 

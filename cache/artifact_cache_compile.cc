@@ -99,7 +99,8 @@ absl::StatusOr<GetOrCompileResult> CacheImpl::GetOrCompile(
         FindList(key.graph_digest, key.target);
     if (!counted_miss) {
       counted_miss = true;
-      (list != nullptr ? list->counters : CountersFor(key.target))
+      (list != nullptr ? list->counters
+                       : CountersFor(key.target, /*has_entries=*/false))
           ->misses.fetch_add(1);
       misses_.fetch_add(1);
       if (options.signature != nullptr && list != nullptr) {

@@ -232,7 +232,13 @@ class CacheImpl {
   absl::Time Now() const;
   absl::Status CheckKeyParts(std::string_view graph_digest,
                              std::string_view target) const;
-  TargetCounters* CountersFor(std::string_view target) const;
+  // The counters of `target`, made on first use. Misses on targets without
+  // entries (`has_entries` false) make new counters only while fewer than
+  // kMaxCountedTargets exist, so arbitrary target strings in requests cannot
+  // grow memory without bound; past that they count only in the totals.
+  TargetCounters* CountersFor(std::string_view target,
+                              bool has_entries = true) const;
+  static constexpr size_t kMaxCountedTargets = 1024;
   std::shared_ptr<const EntryList> FindList(std::string_view graph_digest,
                                             std::string_view target) const;
   std::vector<v1::DynamicDimHint> HintsFor(std::string_view graph_digest) const;
@@ -319,6 +325,7 @@ class CacheImpl {
   mutable absl::Mutex counters_mu_;
   mutable absl::flat_hash_map<std::string, std::unique_ptr<TargetCounters>>
       target_counters_ ABSL_GUARDED_BY(counters_mu_);
+  mutable TargetCounters uncounted_target_;  // for targets past the cap
   std::atomic<int64_t> hits_{0};
   std::atomic<int64_t> misses_{0};
   std::atomic<int64_t> evictions_{0};

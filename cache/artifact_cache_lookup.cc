@@ -161,7 +161,8 @@ absl::StatusOr<v1::LookupResponse> CacheImpl::Lookup(
     *response.add_dynamic_hints() = std::move(h);
   }
   if (response.candidates_size() == 0) {
-    (list != nullptr ? list->counters : CountersFor(target))
+    (list != nullptr ? list->counters
+                     : CountersFor(target, /*has_entries=*/false))
         ->misses.fetch_add(1);
     misses_.fetch_add(1);
   }

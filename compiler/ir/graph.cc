@@ -1,6 +1,7 @@
 #include "compiler/ir/graph.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -35,6 +36,28 @@ std::string MemoryFormatName(MemoryFormat f) {
       return "torch.preserve_format";
   }
   return "?";
+}
+
+std::string FusionKindName(FusionKind kind) {
+  switch (kind) {
+    case FusionKind::kPointwise:
+      return "pointwise";
+    case FusionKind::kReduction:
+      return "reduction";
+    case FusionKind::kSoftmax:
+      return "softmax";
+    case FusionKind::kLayerNorm:
+      return "layer_norm";
+  }
+  return "?";
+}
+
+std::optional<FusionKind> FusionKindFromName(std::string_view name) {
+  for (FusionKind k : {FusionKind::kPointwise, FusionKind::kReduction,
+                       FusionKind::kSoftmax, FusionKind::kLayerNorm}) {
+    if (FusionKindName(k) == name) return k;
+  }
+  return std::nullopt;
 }
 
 std::string ArgKindName(Arg::Kind kind) {
@@ -285,6 +308,54 @@ Node* Graph::AddNode(const ops::OpDef& op, std::vector<Arg> args,
   return raw;
 }
 
+Node* Graph::AddFusedNode(const ops::OpDef& fused_op, std::vector<Value*> inputs,
+                          std::unique_ptr<FusedKernel> kernel,
+                          std::string name, Node* before) {
+  std::vector<std::optional<TensorType>> outputs;
+  for (const Arg& out : kernel->body->outputs()) {
+    outputs.push_back(out.value->type());
+  }
+  Node* node = AddNode(fused_op, {Arg::ValueList(std::move(inputs))},
+                       std::move(outputs), std::move(name), before);
+  node->fused_ = std::move(kernel);
+  return node;
+}
+
+void Graph::ReorderNodes(const std::vector<Node*>& order) {
+  if (order.size() != nodes_.size()) std::abort();
+  std::vector<std::unique_ptr<Node>> sorted(nodes_.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    int from = order[i]->index();
+    if (nodes_[from].get() != order[i]) std::abort();  // not a permutation
+    sorted[i] = std::move(nodes_[from]);
+  }
+  nodes_ = std::move(sorted);
+  Renumber();
+}
+
+Value* Graph::AddConstant(std::string name, TensorType type,
+                          std::shared_ptr<const std::string> data) {
+  auto v = std::unique_ptr<Value>(new Value());
+  v->kind_ = Value::Kind::kTensor;
+  v->name_ = name.empty() ? FreshName("c") : std::move(name);
+  v->type_ = std::move(type);
+  v->constant_ = data ? std::move(data) : std::make_shared<std::string>();
+  v->index_ = num_constants();
+  Register(v->name_);
+  constants_.push_back(std::move(v));
+  return constants_.back().get();
+}
+
+void Graph::RemoveConstant(Value* constant) {
+  auto it = constants_.begin() + constant->index();
+  auto names = name_counts_.find(constant->name_);
+  if (names != name_counts_.end() && --names->second == 0) {
+    name_counts_.erase(names);
+  }
+  constants_.erase(it);
+  for (size_t i = 0; i < constants_.size(); ++i) constants_[i]->index_ = i;
+}
+
 void Graph::RemoveNode(Node* node) {
   for (const Arg& a : node->args_) RemoveUses(a, node);
   auto it = nodes_.begin() + node->index();
@@ -348,6 +419,9 @@ void Graph::SetOutputs(std::vector<Arg> outputs) {
 Value* Graph::FindValue(std::string_view name) const {
   for (const auto& p : placeholders_) {
     if (p->name_ == name) return p.get();
+  }
+  for (const auto& c : constants_) {
+    if (c->name_ == name) return c.get();
   }
   for (const auto& n : nodes_) {
     for (const auto& o : n->outputs_) {

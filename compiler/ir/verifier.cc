@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "compiler/ir/fusion.h"
 #include "compiler/ops/op_def.h"
 
 namespace kiln::ir {
@@ -65,12 +66,117 @@ void CollectSymbols(const ExprRef& e, std::vector<std::string>* out) {
   if (e) e->CollectSymbols(out);
 }
 
+absl::Status VerifyGraphIn(const Graph& graph,
+                           const absl::flat_hash_set<std::string>& outer);
+
+bool StaticList(const std::vector<ExprRef>& list) {
+  for (const ExprRef& e : list) {
+    if (!e || !e->AsConst()) return false;
+  }
+  return true;
+}
+
+absl::Status VerifyConstant(const Value* c, int i) {
+  std::string where = absl::StrFormat("constants[%d] (\"%s\")", i, c->name());
+  if (!c->is_tensor() || c->producer() != nullptr || c->index() != i) {
+    return absl::InternalError(absl::StrCat(where, ": bad bookkeeping"));
+  }
+  const TensorType& t = c->type();
+  if (!StaticList(t.sizes) || !StaticList(t.strides) || !t.storage_offset ||
+      !t.storage_offset->AsConst()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": a constant's type is static, got ",
+                     t.ToString()));
+  }
+  int64_t numel = 1;
+  for (const ExprRef& e : t.sizes) numel *= *e->AsConst();
+  int64_t want = numel * ElementSize(t.dtype);
+  if (static_cast<int64_t>(c->constant_data().size()) != want) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %d bytes of data for %s (%d expected)", where,
+        c->constant_data().size(), t.ToString(), want));
+  }
+  return absl::OkStatus();
+}
+
+// A kiln::fused node against its kernel: the body (verified with the
+// enclosing graph's symbols bound), its signature and its layout.
+absl::Status VerifyFusedNode(const Node& n, const std::string& where,
+                             const absl::flat_hash_set<std::string>& bound) {
+  const FusedKernel* k = n.fused();
+  if (!IsFusedOp(n.op())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": only kiln::fused nodes carry a kernel"));
+  }
+  if (k == nullptr || k->body == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": a kiln::fused node without a kernel body"));
+  }
+  const Graph& body = *k->body;
+  if (auto st = VerifyGraphIn(body, bound); !st.ok()) {
+    return absl::Status(st.code(),
+                        absl::StrCat(where, ": body: ", st.message()));
+  }
+  const Arg& inputs = n.arg(0);
+  if (inputs.kind != Arg::Kind::kValueList ||
+      static_cast<int>(inputs.values.size()) != body.num_placeholders()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %d inputs for a body of %d placeholders", where,
+        inputs.values.size(), body.num_placeholders()));
+  }
+  for (int i = 0; i < body.num_placeholders(); ++i) {
+    const Value* in = inputs.values[i];
+    const Value* p = body.placeholder(i);
+    if (in == nullptr || !in->is_tensor() || !p->is_tensor() ||
+        in->type() != p->type()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: input %d ('%s') does not match body input '%s' (%s)", where, i,
+          in ? in->name() : "None", p->name(),
+          p->is_tensor() ? p->type().ToString() : "not a tensor"));
+    }
+  }
+  if (static_cast<int>(body.outputs().size()) != n.num_outputs()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %d outputs for a body of %d outputs", where,
+                        n.num_outputs(), body.outputs().size()));
+  }
+  for (int o = 0; o < n.num_outputs(); ++o) {
+    const Arg& bo = body.outputs()[o];
+    const Value* v = n.output(o);
+    if (bo.kind != Arg::Kind::kValue || !bo.value->is_tensor() ||
+        v == nullptr || v->type() != bo.value->type()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: output %d does not match body output %d", where, o, o));
+    }
+  }
+  auto layout = ComputeFusionLayout(k->kind, body);
+  if (!layout.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %s kernel: %s", where, FusionKindName(k->kind),
+        layout.status().message()));
+  }
+  if (!SameExprList(layout->shape, k->shape) ||
+      layout->reduce_dims != k->reduce_dims ||
+      layout->input_dims != k->input_dims) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: the kernel's shape, reduce_dims or input_dims differ from its "
+        "body's (shape %s)",
+        where, ExprListToString(layout->shape)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-absl::Status VerifyGraph(const Graph& graph) {
+absl::Status VerifyGraph(const Graph& graph) { return VerifyGraphIn(graph, {}); }
+
+namespace {
+
+absl::Status VerifyGraphIn(const Graph& graph,
+                           const absl::flat_hash_set<std::string>& outer) {
   absl::flat_hash_set<std::string> names;
   absl::flat_hash_set<const Value*> defined;
-  absl::flat_hash_set<std::string> bound;
+  absl::flat_hash_set<std::string> bound = outer;
   absl::flat_hash_map<const Value*, std::vector<const Node*>> expected_users;
   absl::flat_hash_map<const Value*, int> expected_output_uses;
 
@@ -120,6 +226,15 @@ absl::Status VerifyGraph(const Graph& graph) {
         !st.ok()) {
       return st;
     }
+  }
+  for (int i = 0; i < graph.num_constants(); ++i) {
+    const Value* c = graph.constants()[i].get();
+    if (c->name().empty() || !names.insert(c->name()).second) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "constants[%d]: name '%s' is empty or not unique", i, c->name()));
+    }
+    if (auto st = VerifyConstant(c, i); !st.ok()) return st;
+    defined.insert(c);
   }
 
   for (int i = 0; i < graph.num_nodes(); ++i) {
@@ -171,6 +286,18 @@ absl::Status VerifyGraph(const Graph& graph) {
       }
     }
     if (auto st = check_symbols(syms, where); !st.ok()) return st;
+    if (n->fused() != nullptr || IsFusedOp(n->op())) {
+      if (auto st = VerifyFusedNode(*n, where, bound); !st.ok()) return st;
+      for (int o = 0; o < n->num_outputs(); ++o) {
+        const Value* v = n->output(o);
+        if (v == nullptr || v->producer() != n || v->index() != o) {
+          return absl::InternalError(
+              absl::StrFormat("%s: output %d has bad bookkeeping", where, o));
+        }
+        defined.insert(v);
+      }
+      continue;
+    }
     ops::InferContext ctx(schema, n->args());
     auto inferred = n->op().Infer(ctx);
     if (!inferred.ok()) {
@@ -254,4 +381,5 @@ absl::Status VerifyGraph(const Graph& graph) {
   return absl::OkStatus();
 }
 
+}  // namespace
 }  // namespace kiln::ir

@@ -9,6 +9,12 @@
 // node's arguments gives types that agree with the node's output types
 // (ops::CheckDeclaredType); graph outputs are values, None or numbers.
 //
+// Constants: unique names, static types, data of numel * element size
+// bytes. `kiln::fused` nodes (fusion.h): instead of inference, the body is
+// verified (with the enclosing graph's symbols bound), its placeholders and
+// outputs match the node's inputs and outputs type for type, and the
+// kernel's shape / reduce_dims / input_dims are ComputeFusionLayout's.
+//
 // Errors are INVALID_ARGUMENT (INTERNAL for broken bookkeeping such as
 // users lists) naming the node: `nodes[3] (aten::add.Tensor, "add_1"):
 // ...`. Thread-safe for concurrent verification of an unmodified graph.

@@ -1,25 +1,58 @@
-// Matrix products. The reference implementations accumulate in double (for
-// floating dtypes) or wrapping int64 and round once, which is at least as
-// accurate as ATen's BLAS calls.
+// Matrix products: mm, bmm, addmm, baddbmm and PyTorch 2's `.dtype`
+// overloads of each (float16/bfloat16 inputs with a float32 result, CUDA
+// only).
+//
+// ATen's rules: the operands share one dtype (bool is refused), inner
+// dimensions and batch sizes agree exactly (bmm does not broadcast), and the
+// `self` of addmm/baddbmm broadcasts (expand) to the result's shape; with
+// beta = 0 it is ignored, NaN included. alpha and beta are converted to the
+// operands' opmath type first (float for float16/bfloat16/float32, the
+// integer dtype itself for integers, so alpha = 1.5 multiplies integers by
+// 1). Results are contiguous.
+//
+// The reference kernels accumulate floating products in double (or wrapping
+// int64 for integers) and round once, which is at least as accurate as
+// ATen's BLAS calls.
+#include <cstring>
+#include <optional>
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "compiler/ops/op_def.h"
+#include "compiler/ops/op_util.h"
 #include "compiler/ops/shape_util.h"
-#include "compiler/runtime/dispatch.h"
 
 namespace kiln::ops {
 namespace {
 
-absl::StatusOr<std::vector<InferredOutput>> InferMm(const InferContext& ctx) {
-  const ir::TensorType& a = ctx.tensor(0);
-  const ir::TensorType& b = ctx.tensor(1);
-  if (a.rank() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("self must be a matrix, got %d-d", a.rank()));
-  }
-  if (b.rank() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("mat2 must be a matrix, got %d-d", b.rank()));
+using ir::TensorType;
+
+// The operands of one product family: their argument names, rank and the
+// op's name in messages.
+struct MatmulSpec {
+  const char* op;    // "mm"
+  const char* lhs;   // "self"
+  const char* rhs;   // "mat2"
+  const char* bias;  // "self" for addmm/baddbmm, nullptr otherwise
+  bool batched = false;
+  bool out_dtype = false;  // the `.dtype` overloads
+};
+
+absl::StatusOr<std::vector<InferredOutput>> InferMatmul(
+    const MatmulSpec& spec, const InferContext& ctx) {
+  const TensorType& a = ctx.tensor(ctx.index(spec.lhs));
+  const TensorType& b = ctx.tensor(ctx.index(spec.rhs));
+  const int rank = spec.batched ? 3 : 2;
+  for (const auto* [t, name] : {std::pair{&a, spec.lhs}, {&b, spec.rhs}}) {
+    if (t->rank() != rank) {
+      return absl::InvalidArgumentError(
+          spec.batched
+              ? absl::StrFormat("%s must be a 3D tensor, got %d-d", name,
+                                t->rank())
+              : absl::StrFormat("%s must be a matrix, got %d-d", name,
+                                t->rank()));
+    }
   }
   if (a.dtype != b.dtype) {
     return absl::InvalidArgumentError(
@@ -28,64 +61,177 @@ absl::StatusOr<std::vector<InferredOutput>> InferMm(const InferContext& ctx) {
                         ir::ShortName(a.dtype), ir::ShortName(b.dtype)));
   }
   if (a.dtype == DType::kBool) {
-    return absl::InvalidArgumentError("mm is not supported for b8");
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s is not supported for b8", spec.op));
   }
-  if (!ProvablyEqual(a.sizes[1], b.sizes[0]).value_or(false)) {
+  const int r = spec.batched ? 1 : 0;
+  if (!ProvablyEqual(a.sizes[r + 1], b.sizes[r]).value_or(false)) {
     return absl::InvalidArgumentError(
         absl::StrFormat("inner dimensions %s and %s differ",
-                        a.sizes[1]->ToString(), b.sizes[0]->ToString()));
+                        a.sizes[r + 1]->ToString(), b.sizes[r]->ToString()));
+  }
+  if (spec.batched && !ProvablyEqual(a.sizes[0], b.sizes[0]).value_or(false)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "batch sizes %s and %s differ (%s does not broadcast)",
+        a.sizes[0]->ToString(), b.sizes[0]->ToString(), spec.op));
   }
   if (a.device != b.device) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "expected both matrices on the same device, got %s and %s",
         a.device.ToString(), b.device.ToString()));
   }
+  DType result = a.dtype;
+  if (spec.out_dtype) {
+    result = ctx.arg("out_dtype").dtype;
+    bool widening = result == DType::kFloat32 && ir::IsReducedFloat(a.dtype);
+    if (result != a.dtype && !widening) {
+      return absl::InvalidArgumentError(
+          "out_dtype must be the same as input dtype or fp32 for fp16/bf16 "
+          "inputs");
+    }
+    if (a.device.type != ir::Device::Type::kCuda) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s.dtype is only implemented for CUDA tensors", spec.op));
+    }
+  }
+  std::vector<ExprRef> sizes;
+  if (spec.batched) sizes.push_back(a.sizes[0]);
+  sizes.push_back(a.sizes[r]);
+  sizes.push_back(b.sizes[r + 1]);
+  if (spec.bias != nullptr) {
+    const TensorType& c = ctx.tensor(ctx.index(spec.bias));
+    bool dtype_ok = c.dtype == a.dtype || (spec.out_dtype && c.dtype == result);
+    if (!dtype_ok) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "self and %s must have the same dtype, but got %s and %s", spec.rhs,
+          ir::ShortName(c.dtype), ir::ShortName(a.dtype)));
+    }
+    if (c.rank() > rank) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "self of %d dims does not expand to the result %s", c.rank(),
+          ShapeString(sizes)));
+    }
+    auto expanded = BroadcastShapes({c.sizes, sizes});
+    if (!expanded.ok()) return expanded.status();
+    if (!ir::SameExprList(*expanded, sizes)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("self %s does not expand to the result %s",
+                          ShapeString(c.sizes), ShapeString(sizes)));
+    }
+    if (c.device != a.device && c.rank() > 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "expected self on %s, got %s", a.device.ToString(),
+          c.device.ToString()));
+    }
+  }
   return std::vector<InferredOutput>{
-      ir::TensorType::Contiguous(a.dtype, {a.sizes[0], b.sizes[1]}, a.device)};
+      TensorType::Contiguous(result, std::move(sizes), a.device)};
 }
 
-absl::Status RunMm(KernelContext& kc) {
-  const rt::Tensor& a = kc.tensor(0);
-  const rt::Tensor& b = kc.tensor(1);
-  auto out_or = kc.AllocateOutput(0);
-  if (!out_or.ok()) return out_or.status();
-  rt::Tensor out = *std::move(out_or);
-  const int64_t n = a.sizes()[0], k = a.sizes()[1], m = b.sizes()[1];
-  bool floating = ir::IsFloating(a.dtype());
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < m; ++j) {
-      double accf = 0;
-      uint64_t acci = 0;
-      for (int64_t p = 0; p < k; ++p) {
-        int64_t ia[2] = {i, p}, ib[2] = {p, j};
-        if (floating) {
-          accf += rt::LoadAsDouble(a.ElementPtr(ia), a.dtype()) *
-                  rt::LoadAsDouble(b.ElementPtr(ib), b.dtype());
-        } else {
-          acci +=
-              static_cast<uint64_t>(
-                  rt::LoadAsInt(a.ElementPtr(ia), a.dtype())) *
-              static_cast<uint64_t>(rt::LoadAsInt(b.ElementPtr(ib), b.dtype()));
+// A Scalar argument as ATen's kernels see it: converted to the opmath type
+// of `dtype` (float for float16/bfloat16/float32; the integer dtype itself).
+double OpMathScalar(const rt::Scalar& s, DType dtype) {
+  uint8_t buf[8] = {0};
+  DType to = ir::IsFloating(dtype) ? ir::OpMathType(dtype) : dtype;
+  rt::StoreScalar(s, to, buf);
+  return rt::LoadAsDouble(buf, to);
+}
+int64_t OpMathInt(const rt::Scalar& s, DType dtype) {
+  uint8_t buf[8] = {0};
+  rt::StoreScalar(s, dtype, buf);
+  return rt::LoadAsInt(buf, dtype);
+}
+
+// out[b, i, j] = beta * self[b, i, j] + alpha * sum_k a[b, i, k] * b[b, k, j]
+absl::Status RunMatmul(const MatmulSpec& spec, KernelContext& kc) {
+  const rt::Tensor& a = kc.tensor(kc.index(spec.lhs));
+  const rt::Tensor& b = kc.tensor(kc.index(spec.rhs));
+  auto out_sizes = kc.OutputSizes(0);
+  if (!out_sizes.ok()) return out_sizes.status();
+  const int r = spec.batched ? 1 : 0;
+  const int64_t batch = spec.batched ? a.sizes()[0] : 1;
+  const int64_t n = a.sizes()[r], k = a.sizes()[r + 1], m = b.sizes()[r + 1];
+  const DType dtype = a.dtype();
+  const bool floating = ir::IsFloating(dtype);
+
+  std::optional<rt::Tensor> bias;
+  rt::Scalar alpha = rt::Scalar::Int(1), beta = rt::Scalar::Int(0);
+  if (spec.bias != nullptr) {
+    auto al = kc.scalar(kc.index("alpha"));
+    if (!al.ok()) return al.status();
+    auto be = kc.scalar(kc.index("beta"));
+    if (!be.ok()) return be.status();
+    alpha = *al;
+    beta = *be;
+    // self expanded to the result's shape (stride 0 where it broadcasts).
+    const rt::Tensor& c = kc.tensor(kc.index(spec.bias));
+    std::vector<int64_t> strides(out_sizes->size(), 0);
+    int offset = static_cast<int>(out_sizes->size()) - c.rank();
+    for (int d = 0; d < c.rank(); ++d) {
+      if (c.sizes()[d] != 1) strides[offset + d] = c.strides()[d];
+    }
+    auto view = rt::Tensor::View(c, *out_sizes, strides, c.storage_offset());
+    if (!view.ok()) return view.status();
+    bias = *std::move(view);
+  }
+
+  const int64_t numel = batch * n * m;
+  if (floating) {
+    std::vector<double> av = a.ToDoubles(), bv = b.ToDoubles();
+    const double al = OpMathScalar(alpha, dtype);
+    const double be = OpMathScalar(beta, dtype);
+    std::vector<double> cv;
+    if (bias && be != 0) cv = bias->ToDoubles();
+    std::vector<double> out(numel);
+    for (int64_t q = 0; q < batch; ++q) {
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < m; ++j) {
+          double acc = 0;
+          for (int64_t p = 0; p < k; ++p) {
+            acc += av[(q * n + i) * k + p] * bv[(q * k + p) * m + j];
+          }
+          int64_t o = (q * n + i) * m + j;
+          out[o] = cv.empty() ? al * acc : be * cv[o] + al * acc;
         }
       }
-      int64_t io[2] = {i, j};
-      if (floating) {
-        rt::StoreScalar(rt::Scalar::Float(accf), out.dtype(),
-                        out.ElementPtr(io));
-      } else {
-        rt::StoreScalar(rt::Scalar::Int(static_cast<int64_t>(acci)),
-                        out.dtype(), out.ElementPtr(io));
+    }
+    return SetOutputDoubles(kc, 0, out);
+  }
+  std::vector<int64_t> av = a.ToInts(), bv = b.ToInts();
+  const uint64_t al = static_cast<uint64_t>(OpMathInt(alpha, dtype));
+  const uint64_t be = static_cast<uint64_t>(OpMathInt(beta, dtype));
+  std::vector<int64_t> cv;
+  if (bias && be != 0) cv = bias->ToInts();
+  std::vector<int64_t> out(numel);
+  for (int64_t q = 0; q < batch; ++q) {
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < m; ++j) {
+        uint64_t acc = 0;
+        for (int64_t p = 0; p < k; ++p) {
+          acc += static_cast<uint64_t>(av[(q * n + i) * k + p]) *
+                 static_cast<uint64_t>(bv[(q * k + p) * m + j]);
+        }
+        int64_t o = (q * n + i) * m + j;
+        uint64_t v = al * acc;
+        if (!cv.empty()) v += be * static_cast<uint64_t>(cv[o]);
+        out[o] = static_cast<int64_t>(v);
       }
     }
   }
-  kc.SetOutput(0, std::move(out));
-  return absl::OkStatus();
+  return SetOutputInts(kc, 0, out);
 }
 
-KILN_REGISTER_OP("aten::mm(Tensor self, Tensor mat2) -> Tensor")
-    .Category(OpCategory::kMatmul)
-    .Infer(InferMm)
-    .Reference(RunMm);
+OpDefBuilder& Matmul(OpDefBuilder&& builder, MatmulSpec spec) {
+  return builder.Category(OpCategory::kMatmul)
+      .Infer([spec](const InferContext& ctx) { return InferMatmul(spec, ctx); })
+      .Reference([spec](KernelContext& kc) { return RunMatmul(spec, kc); });
+}
 
-}  // namespace
-}  // namespace kiln::ops
+KILN_REGISTER_OP(Matmul(
+    OpDefBuilder("aten::mm(Tensor self, Tensor mat2) -> Tensor"),
+    {"mm", "self", "mat2", nullptr}));
+KILN_REGISTER_OP(Matmul(
+    OpDefBuilder(
+        "aten::mm.dtype(Tensor self, Tensor mat2, ScalarType out_dtype) -> "
+        "Tensor"),
+    {"mm", "self", "mat2", nullptr, /*batched=*/false, /*out_dtype=*/true}));

@@ -443,6 +443,24 @@ std::string EmitPointwiseExpr(const PointwiseLowering& lowering,
                       absl::StrJoin(input_exprs, ", "), ")");
 }
 
+std::string EmitPointwiseNode(
+    const PointwiseLowering& lowering,
+    const std::function<std::string(const PointwiseLowering::Input&)>&
+        operand) {
+  std::vector<std::string> exprs;
+  for (const auto& in : lowering.inputs) {
+    std::string e;
+    if (in.source == PointwiseLowering::Input::Source::kScalarConstant) {
+      e = EmitScalarLiteral(in.constant);
+    }
+    if (e.empty()) e = operand(in);
+    e = EmitConvert(e, in.dtype, in.load_dtype);
+    exprs.push_back(EmitConvert(e, in.load_dtype, lowering.compute));
+  }
+  return EmitConvert(EmitPointwiseExpr(lowering, exprs), lowering.compute,
+                     lowering.result);
+}
+
 PointwiseOp::PointwiseOp(const ScalarFn* fn,
                          std::vector<PointwiseInput> inputs) {
   form_.fn = fn;

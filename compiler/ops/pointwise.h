@@ -190,6 +190,19 @@ absl::StatusOr<PointwiseLowering> LowerPointwise(const ir::Node& node);
 //   kiln::pw::Add{}(a, b, 2.0f)
 std::string EmitPointwiseExpr(const PointwiseLowering& lowering,
                               const std::vector<std::string>& input_exprs);
+// The whole codegen rule for one node: the C++ expression of its result in
+// its result dtype (storage type). `operand` gives the expression of each
+// tensor or scalar-input operand in that input's own dtype (for a tensor
+// produced by another pointwise node fused into the same kernel, that
+// node's EmitPointwiseNode, so intermediates round exactly as unfused ones
+// would); constants become exact literals. Symbolic constants must be
+// provided by `operand` as well. Every input is converted own dtype -> load
+// dtype -> compute dtype, the functor applied, and the result converted to
+// the result dtype.
+std::string EmitPointwiseNode(
+    const PointwiseLowering& lowering,
+    const std::function<std::string(const PointwiseLowering::Input&)>& operand);
+
 // C++ type of a dtype's storage ("kiln::pw::Half", "float", "int8_t",
 // "bool") and of a compute type ("float", "double", "int64_t", "bool").
 std::string CppStorageType(DType dtype);

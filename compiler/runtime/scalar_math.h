@@ -669,7 +669,85 @@ struct Where {
   }
 };
 
-// Backward helpers used by training graphs live with their op families.
+// ---------------------------------------------------------------------------
+// Backward functors of training graphs (compiler/ops/training_ops.cc), with
+// ATen's formulas and operand order. Floating compute types only, except
+// ThresholdBackward.
+
+// threshold_backward(grad, self, threshold): grad where self > threshold, else
+// 0 (a NaN `self` keeps the gradient, as in ATen).
+struct ThresholdBackward {
+  template <class T>
+  KILN_PW_FN T operator()(T self, T threshold, T grad) const {
+    return self <= threshold ? T(0) : grad;
+  }
+};
+
+// sigmoid_backward(grad, y) = grad * (1 - y) * y.
+struct SigmoidBackward {
+  template <class T>
+  KILN_PW_FN T operator()(T grad, T y) const {
+    if constexpr (kIsFloat<T>) {
+      return grad * (T(1) - y) * y;
+    } else {
+      return T(0);  // floating only
+    }
+  }
+};
+
+// tanh_backward(grad, y) = grad * (1 - y * y).
+struct TanhBackward {
+  template <class T>
+  KILN_PW_FN T operator()(T grad, T y) const {
+    if constexpr (kIsFloat<T>) {
+      return grad * (T(1) - y * y);
+    } else {
+      return T(0);  // floating only
+    }
+  }
+};
+
+// gelu_backward(grad, x, approximate='none'):
+// grad * (Phi(x) + x * phi(x)).
+struct GeluBackward {
+  template <class T>
+  KILN_PW_FN T operator()(T grad, T x) const {
+    if constexpr (kIsFloat<T>) {
+      const T kBeta = T(0.39894228040143267794);   // 1 / sqrt(2 pi)
+      const T kAlpha = T(0.70710678118654752440);  // 1 / sqrt(2)
+      T cdf = T(0.5) * (T(1) + erf(x * kAlpha));
+      T pdf = kBeta * exp(x * x * T(-0.5));
+      return grad * (cdf + x * pdf);
+    } else {
+      return T(0);  // floating only
+    }
+  }
+};
+
+// gelu_backward(grad, x, approximate='tanh'): the derivative of
+// 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))).
+struct GeluTanhBackward {
+  template <class T>
+  KILN_PW_FN T operator()(T grad, T x) const {
+    if constexpr (kIsFloat<T>) {
+      const T kBeta = T(0.79788456080286535588);  // sqrt(2 / pi)
+      const T kKappa = T(0.044715);
+      T x_sq = x * x;
+      T x_cube = x_sq * x;
+      T inner = kBeta * (x + kKappa * x_cube);
+      T tanh_inner = tanh(inner);
+      T left = T(0.5) * x;
+      T right = T(1) + tanh_inner;
+      T left_derivative = T(0.5) * right;
+      T tanh_derivative = T(1) - tanh_inner * tanh_inner;
+      T inner_derivative = kBeta * (T(1) + T(3) * kKappa * x_sq);
+      T right_derivative = left * tanh_derivative * inner_derivative;
+      return grad * (left_derivative + right_derivative);
+    } else {
+      return T(0);  // floating only
+    }
+  }
+};
 
 }  // namespace pw
 }  // namespace kiln

@@ -1,0 +1,620 @@
+// Loop drivers shared by every kernel the CPU backend generates. The code
+// generator pastes this header (after scalar_math.h and kernel_abi.h) into
+// each generated source; it is never compiled into the compiler itself.
+// Only the C++ standard library and OpenMP.
+//
+// The drivers own iteration and parallelism; generated code supplies the
+// per-element work as lambdas or small structs:
+//   * RunPointwise: N operands broadcast to operand 0's shape; size-1 dims
+//     dropped, dims reordered by memory order and coalesced (TensorIterator
+//     style), then split into equal element ranges over threads; the body
+//     gets rows: `int body(int64_t n, char* const* ptrs, const int64_t*
+//     strides)` with element strides, so contiguous rows vectorize.
+//   * RunReduction: one input reduced over a set of dims into outputs laid
+//     out like its kept dims; a Reducer struct (Identity/Step/Merge/Store)
+//     says what to compute. Inner reductions use independent lanes (so the
+//     host compiler vectorizes without -ffast-math), outer reductions
+//     vectorize across the kept inner dim; few large reductions are split
+//     across threads and merged in a fixed order (deterministic).
+//   * RunRows: a row-wise operation (softmax along a dim, layer norm over
+//     trailing dims) calls `body(char* const* row_ptrs, const int64_t*
+//     row_strides, int64_t row_len)` per row, rows split over threads.
+// Error codes (kernel_abi.h) combine with max across threads.
+#ifndef KILN_COMPILER_BACKENDS_CPU_KERNEL_RUNTIME_H_
+#define KILN_COMPILER_BACKENDS_CPU_KERNEL_RUNTIME_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "compiler/backends/cpu/kernel_abi.h"
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace kiln {
+namespace cpu {
+
+constexpr int kMaxDims = 16;
+// Elements of work below which a loop stays on one thread (ATen's
+// GRAIN_SIZE).
+constexpr int64_t kGrainSize = 32768;
+// Independent accumulators of an inner reduction.
+constexpr int kLanes = 16;
+
+// Calls f(begin, end) over [0, n) split into contiguous ranges, one per
+// thread, using at most `num_threads` threads and none for less than
+// `grain` items each. Returns the largest error code.
+template <class F>
+inline int ParallelFor(int64_t n, int64_t grain, int64_t num_threads, F&& f) {
+  if (n <= 0) return 0;
+  if (grain < 1) grain = 1;
+  int64_t threads = std::min<int64_t>(num_threads, (n + grain - 1) / grain);
+  if (threads <= 1) return f(int64_t{0}, n);
+  int err = 0;
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(static_cast<int>(threads)) reduction(max : err)
+  {
+    int64_t t = omp_get_thread_num();
+    int64_t nt = omp_get_num_threads();
+    int64_t b = n * t / nt;
+    int64_t e = n * (t + 1) / nt;
+    if (b < e) err = std::max(err, static_cast<int>(f(b, e)));
+  }
+#else
+  err = f(int64_t{0}, n);
+#endif
+  return err;
+}
+
+// An iteration space over N operands: dims outermost first, element strides
+// per operand.
+template <int N>
+struct Loop {
+  int rank = 0;
+  int64_t numel = 1;
+  int64_t sizes[kMaxDims];
+  int64_t strides[N][kMaxDims];
+  char* base[N];
+  int64_t elem[N];
+};
+
+// Puts the dims in memory order (innermost = smallest stride of the first
+// operand that tells them apart, as TensorIterator's reorder_dimensions).
+template <int N>
+inline void ReorderDims(Loop<N>* L) {
+  int perm[kMaxDims];
+  for (int d = 0; d < L->rank; ++d) perm[d] = d;
+  auto should_be_inner = [&](int a, int b) {
+    for (int k = 0; k < N; ++k) {
+      int64_t sa = L->strides[k][a], sb = L->strides[k][b];
+      if (sa == 0 || sb == 0) continue;
+      if (sa != sb) return sa < sb;
+    }
+    return false;
+  };
+  for (int i = 1; i < L->rank; ++i) {
+    for (int j = i; j > 0 && should_be_inner(perm[j - 1], perm[j]); --j) {
+      std::swap(perm[j - 1], perm[j]);
+    }
+  }
+  int64_t sizes[kMaxDims];
+  int64_t strides[N][kMaxDims];
+  for (int d = 0; d < L->rank; ++d) {
+    sizes[d] = L->sizes[perm[d]];
+    for (int k = 0; k < N; ++k) strides[k][d] = L->strides[k][perm[d]];
+  }
+  for (int d = 0; d < L->rank; ++d) {
+    L->sizes[d] = sizes[d];
+    for (int k = 0; k < N; ++k) L->strides[k][d] = strides[k][d];
+  }
+}
+
+// Merges neighbouring dims that every operand walks as one.
+template <int N>
+inline void CoalesceDims(Loop<N>* L) {
+  if (L->rank <= 1) return;
+  int out = L->rank - 1;  // the dim being grown, filled from the inside
+  for (int d = L->rank - 2; d >= 0; --d) {
+    bool can = true;
+    for (int k = 0; k < N; ++k) {
+      if (L->strides[k][d] != L->strides[k][out] * L->sizes[out]) {
+        can = false;
+        break;
+      }
+    }
+    if (can) {
+      L->sizes[out] *= L->sizes[d];
+    } else {
+      --out;
+      L->sizes[out] = L->sizes[d];
+      for (int k = 0; k < N; ++k) L->strides[k][out] = L->strides[k][d];
+    }
+  }
+  int rank = L->rank - out;
+  for (int d = 0; d < rank; ++d) {
+    L->sizes[d] = L->sizes[out + d];
+    for (int k = 0; k < N; ++k) L->strides[k][d] = L->strides[k][out + d];
+  }
+  L->rank = rank;
+}
+
+// Builds the loop over operand `ops[0]`'s shape; the others broadcast
+// (aligned to the right, size-1 dims get stride 0).
+template <int N>
+inline int MakeLoop(const KernelArgs* a, const int* ops, const int64_t* elem,
+                    bool reorder, Loop<N>* L) {
+  const TensorArg& shape = a->tensors[ops[0]];
+  const int R = static_cast<int>(shape.rank);
+  int r = 0;
+  L->numel = 1;
+  for (int d = 0; d < R; ++d) {
+    int64_t size = shape.sizes[d];
+    if (size == 0) {
+      L->numel = 0;
+      return kKernelOk;
+    }
+    if (size == 1) continue;
+    if (r == kMaxDims) return kTooManyDims;
+    L->sizes[r] = size;
+    for (int k = 0; k < N; ++k) {
+      const TensorArg& t = a->tensors[ops[k]];
+      int off = R - static_cast<int>(t.rank);
+      int64_t st = 0;
+      if (d >= off && t.sizes[d - off] != 1) st = t.strides[d - off];
+      L->strides[k][r] = st;
+    }
+    L->numel *= size;
+    ++r;
+  }
+  for (int k = 0; k < N; ++k) {
+    L->base[k] = a->tensors[ops[k]].data;
+    L->elem[k] = elem[k];
+  }
+  if (r == 0) {
+    r = 1;
+    L->sizes[0] = 1;
+    for (int k = 0; k < N; ++k) L->strides[k][0] = 0;
+  }
+  L->rank = r;
+  if (reorder) ReorderDims(L);
+  CoalesceDims(L);
+  return kKernelOk;
+}
+
+// Runs body over elements [begin, end) of the loop (row-major over its
+// dims), one call per piece of the innermost dim.
+template <int N, class F>
+inline int RunRange(const Loop<N>& L, int64_t begin, int64_t end, F& body) {
+  const int R = L.rank;
+  int64_t idx[kMaxDims];
+  int64_t rem = begin;
+  for (int d = R - 1; d >= 0; --d) {
+    idx[d] = rem % L.sizes[d];
+    rem /= L.sizes[d];
+  }
+  int64_t inner[N];
+  for (int k = 0; k < N; ++k) inner[k] = L.strides[k][R - 1];
+  char* ptrs[N];
+  int err = 0;
+  int64_t pos = begin;
+  while (pos < end) {
+    int64_t n = std::min(L.sizes[R - 1] - idx[R - 1], end - pos);
+    for (int k = 0; k < N; ++k) {
+      int64_t off = 0;
+      for (int d = 0; d < R; ++d) off += idx[d] * L.strides[k][d];
+      ptrs[k] = L.base[k] + off * L.elem[k];
+    }
+    int e = body(n, static_cast<char* const*>(ptrs),
+                 static_cast<const int64_t*>(inner));
+    if (e > err) err = e;
+    pos += n;
+    idx[R - 1] += n;
+    for (int d = R - 1; d > 0 && idx[d] >= L.sizes[d]; --d) {
+      idx[d] = 0;
+      ++idx[d - 1];
+    }
+  }
+  return err;
+}
+
+// A pointwise kernel over N operands (outputs first; operand 0 gives the
+// shape).
+template <int N, class F>
+inline int RunPointwise(const KernelArgs* a, const int (&ops)[N],
+                        const int64_t (&elem)[N], F&& body) {
+  Loop<N> L;
+  int e = MakeLoop<N>(a, ops, elem, /*reorder=*/true, &L);
+  if (e != kKernelOk || L.numel == 0) return e;
+  return ParallelFor(L.numel, kGrainSize, a->num_threads,
+                     [&](int64_t b, int64_t end) {
+                       return RunRange<N>(L, b, end, body);
+                     });
+}
+
+// ---------------------------------------------------------------------------
+// Reductions.
+//
+// A Reducer is a struct with
+//   using In = <input storage type>; using Acc = <accumulator>;
+//   static constexpr bool kOrdered;  // Step needs the logical index
+//   Acc Identity() const;
+//   Acc Step(Acc acc, In x, int64_t index) const;
+//   Acc Merge(Acc a, Acc b) const;   // b's elements come after a's
+//   void Store(char* const* outs, Acc acc, int64_t count) const;
+// `index` is the element's position in the reduced dims' row-major order
+// (only meaningful when kOrdered).
+
+struct RedDim {
+  int64_t size;
+  int64_t in_stride;
+  int64_t out_stride[4];
+};
+
+template <class R>
+inline typename R::Acc Reduce1D(const R& r, typename R::Acc acc,
+                                const typename R::In* x, int64_t n,
+                                int64_t stride, int64_t index0) {
+  using Acc = typename R::Acc;
+  if (!R::kOrdered && stride == 1 && n >= 2 * kLanes) {
+    Acc lanes[kLanes];
+    for (int l = 0; l < kLanes; ++l) lanes[l] = r.Identity();
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) lanes[l] = r.Step(lanes[l], x[i + l], 0);
+    }
+    for (int w = kLanes / 2; w > 0; w /= 2) {
+      for (int l = 0; l < w; ++l) lanes[l] = r.Merge(lanes[l], lanes[l + w]);
+    }
+    acc = r.Merge(acc, lanes[0]);
+    for (; i < n; ++i) acc = r.Step(acc, x[i], 0);
+    return acc;
+  }
+  for (int64_t i = 0; i < n; ++i) acc = r.Step(acc, x[i * stride], index0 + i);
+  return acc;
+}
+
+// Reduces positions [begin, end) of the reduced dims `rd` starting at `p`.
+template <class R>
+inline typename R::Acc ReduceRange(const R& r, typename R::Acc acc,
+                                   const char* p, const RedDim* rd, int nrd,
+                                   int64_t begin, int64_t end) {
+  using In = typename R::In;
+  if (nrd == 0) {
+    if (begin < end) acc = r.Step(acc, *reinterpret_cast<const In*>(p), 0);
+    return acc;
+  }
+  int64_t idx[kMaxDims];
+  int64_t rem = begin;
+  for (int d = nrd - 1; d >= 0; --d) {
+    idx[d] = rem % rd[d].size;
+    rem /= rd[d].size;
+  }
+  int64_t pos = begin;
+  while (pos < end) {
+    int64_t n = std::min(rd[nrd - 1].size - idx[nrd - 1], end - pos);
+    int64_t off = 0;
+    for (int d = 0; d < nrd; ++d) off += idx[d] * rd[d].in_stride;
+    acc = Reduce1D(r, acc, reinterpret_cast<const In*>(p) + off, n,
+                   rd[nrd - 1].in_stride, pos);
+    pos += n;
+    idx[nrd - 1] += n;
+    for (int d = nrd - 1; d > 0 && idx[d] >= rd[d].size; --d) {
+      idx[d] = 0;
+      ++idx[d - 1];
+    }
+  }
+  return acc;
+}
+
+template <int NO>
+inline void CoalesceRedDims(RedDim* dims, int* n) {
+  if (*n <= 1) return;
+  int out = *n - 1;
+  for (int d = *n - 2; d >= 0; --d) {
+    bool can = dims[d].in_stride == dims[out].in_stride * dims[out].size;
+    for (int k = 0; k < NO && can; ++k) {
+      can = dims[d].out_stride[k] == dims[out].out_stride[k] * dims[out].size;
+    }
+    if (can) {
+      dims[out].size *= dims[d].size;
+    } else {
+      --out;
+      dims[out] = dims[d];
+    }
+  }
+  int cnt = *n - out;
+  for (int d = 0; d < cnt; ++d) dims[d] = dims[out + d];
+  *n = cnt;
+}
+
+template <int NO>
+inline void SortRedDims(RedDim* dims, int n) {
+  // Outer first: descending input stride (insertion sort, stable).
+  for (int i = 1; i < n; ++i) {
+    for (int j = i; j > 0 && dims[j - 1].in_stride < dims[j].in_stride; --j) {
+      std::swap(dims[j - 1], dims[j]);
+    }
+  }
+}
+
+// Reduces tensor `in_op` over the dims with reduced[d] != 0 into the NO
+// outputs `out_ops` (each shaped like the kept dims, with or without the
+// reduced dims kept as size 1). `in_elem`/`out_elem` are element sizes.
+template <int NO, class R>
+inline int RunReduction(const KernelArgs* a, int in_op,
+                        const int (&out_ops)[NO],
+                        const int64_t (&out_elem)[NO], const bool* reduced,
+                        const R& r) {
+  static_assert(NO <= 4, "at most 4 reduction outputs");
+  using Acc = typename R::Acc;
+  using In = typename R::In;
+  const TensorArg& in = a->tensors[in_op];
+  const int R_ = static_cast<int>(in.rank);
+  RedDim kept[kMaxDims], red[kMaxDims];
+  int nk = 0, nr = 0;
+  int64_t n_red = 1;
+  for (int d = 0, od = 0; d < R_; ++d) {
+    int64_t size = in.sizes[d];
+    bool is_red = reduced[d];
+    int this_od = -1;
+    if (!is_red) {
+      this_od = od++;
+    }
+    if (size == 0 && !is_red) return kKernelOk;  // no outputs
+    if (is_red) n_red *= size;
+    if (size == 1) continue;
+    RedDim rd;
+    rd.size = size;
+    rd.in_stride = in.strides[d];
+    for (int k = 0; k < NO; ++k) {
+      const TensorArg& o = a->tensors[out_ops[k]];
+      int64_t s = 0;
+      if (!is_red) {
+        int oi = o.rank == in.rank ? d : this_od;
+        s = o.strides[oi];
+      }
+      rd.out_stride[k] = s;
+    }
+    if (is_red) {
+      if (nr == kMaxDims) return kTooManyDims;
+      red[nr++] = rd;
+    } else {
+      if (nk == kMaxDims) return kTooManyDims;
+      kept[nk++] = rd;
+    }
+  }
+  if (!R::kOrdered) {
+    SortRedDims<NO>(red, nr);
+    SortRedDims<NO>(kept, nk);
+  }
+  CoalesceRedDims<NO>(red, &nr);
+  CoalesceRedDims<NO>(kept, &nk);
+  int64_t n_out = 1;
+  for (int d = 0; d < nk; ++d) n_out *= kept[d].size;
+  const char* in_base = in.data;
+  char* out_base[NO];
+  for (int k = 0; k < NO; ++k) out_base[k] = a->tensors[out_ops[k]].data;
+  if (n_red == 0) nr = -1;  // nothing to reduce: identity everywhere
+
+  auto out_ptrs = [&](const int64_t* idx, int upto, char** o, int64_t* in_off) {
+    int64_t ioff = 0;
+    int64_t ooff[NO] = {};
+    for (int d = 0; d < upto; ++d) {
+      ioff += idx[d] * kept[d].in_stride;
+      for (int k = 0; k < NO; ++k) ooff[k] += idx[d] * kept[d].out_stride[k];
+    }
+    for (int k = 0; k < NO; ++k) o[k] = out_base[k] + ooff[k] * out_elem[k];
+    *in_off = ioff;
+  };
+
+  bool column = !R::kOrdered && nk > 0 && nr > 0 &&
+                kept[nk - 1].in_stride == 1 && red[nr - 1].in_stride != 1;
+  if (column) {
+    // Vectorize across the innermost kept dim.
+    constexpr int64_t kChunk = 256;
+    const RedDim& ik = kept[nk - 1];
+    int64_t n_inner = ik.size;
+    int64_t chunks = (n_inner + kChunk - 1) / kChunk;
+    int64_t n_outer = n_out / n_inner;
+    int64_t items = n_outer * chunks;
+    int64_t cost = std::min(n_inner, kChunk) * n_red;
+    return ParallelFor(
+        items, std::max<int64_t>(1, kGrainSize / std::max<int64_t>(cost, 1)),
+        a->num_threads, [&](int64_t b, int64_t e) {
+          Acc acc[kChunk];
+          int64_t idx[kMaxDims];
+          int64_t ridx[kMaxDims];
+          for (int64_t it = b; it < e; ++it) {
+            int64_t outer = it / chunks;
+            int64_t c0 = (it % chunks) * kChunk;
+            int64_t len = std::min(kChunk, n_inner - c0);
+            int64_t rem = outer;
+            for (int d = nk - 2; d >= 0; --d) {
+              idx[d] = rem % kept[d].size;
+              rem /= kept[d].size;
+            }
+            char* o[NO];
+            int64_t ioff;
+            out_ptrs(idx, nk - 1, o, &ioff);
+            const In* x0 = reinterpret_cast<const In*>(in_base) + ioff + c0;
+            for (int64_t j = 0; j < len; ++j) acc[j] = r.Identity();
+            for (int d = 0; d < nr; ++d) ridx[d] = 0;
+            for (int64_t rp = 0; rp < n_red; ++rp) {
+              int64_t roff = 0;
+              for (int d = 0; d < nr; ++d) roff += ridx[d] * red[d].in_stride;
+              const In* x = x0 + roff;
+              for (int64_t j = 0; j < len; ++j) acc[j] = r.Step(acc[j], x[j], 0);
+              for (int d = nr - 1; d >= 0; --d) {
+                if (++ridx[d] < red[d].size) break;
+                ridx[d] = 0;
+              }
+            }
+            for (int64_t j = 0; j < len; ++j) {
+              char* oj[NO];
+              for (int k = 0; k < NO; ++k) {
+                oj[k] = o[k] + (c0 + j) * ik.out_stride[k] * out_elem[k];
+              }
+              r.Store(oj, acc[j], n_red);
+            }
+          }
+          return 0;
+        });
+  }
+
+  // Row reductions: one accumulator per output element.
+  auto reduce_one = [&](int64_t o_index, int64_t rb, int64_t re) {
+    int64_t idx[kMaxDims];
+    int64_t rem = o_index;
+    for (int d = nk - 1; d >= 0; --d) {
+      idx[d] = rem % kept[d].size;
+      rem /= kept[d].size;
+    }
+    char* o[NO];
+    int64_t ioff;
+    out_ptrs(idx, nk, o, &ioff);
+    Acc acc = r.Identity();
+    if (nr >= 0) {
+      acc = ReduceRange(r, acc, in_base + ioff * sizeof(In), red, nr, rb, re);
+    }
+    struct {
+      char* o[NO];
+      Acc acc;
+    } res;
+    for (int k = 0; k < NO; ++k) res.o[k] = o[k];
+    res.acc = acc;
+    return res;
+  };
+  int64_t threads = a->num_threads;
+  if (n_out >= threads || n_out * n_red < 2 * kGrainSize) {
+    return ParallelFor(
+        n_out, std::max<int64_t>(1, kGrainSize / std::max<int64_t>(n_red, 1)),
+        threads, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            auto res = reduce_one(i, 0, n_red);
+            r.Store(res.o, res.acc, n_red);
+          }
+          return 0;
+        });
+  }
+  // Few outputs, long reductions: split each reduction over threads and
+  // merge the partial results in order.
+  for (int64_t i = 0; i < n_out; ++i) {
+    constexpr int kMaxThreads = 256;
+    int64_t nt = std::min<int64_t>(
+        std::min<int64_t>(threads, kMaxThreads),
+        std::max<int64_t>(1, n_red / kGrainSize));
+    Acc partial[kMaxThreads];
+    char* o[NO];
+    ParallelFor(nt, 1, nt, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        auto res = reduce_one(i, n_red * t / nt, n_red * (t + 1) / nt);
+        partial[t] = res.acc;
+        if (t == 0) {
+          for (int k = 0; k < NO; ++k) o[k] = res.o[k];
+        }
+      }
+      return 0;
+    });
+    Acc acc = partial[0];
+    for (int64_t t = 1; t < nt; ++t) acc = r.Merge(acc, partial[t]);
+    r.Store(o, acc, n_red);
+  }
+  return kKernelOk;
+}
+
+// ---------------------------------------------------------------------------
+// Row-wise operations.
+
+// Calls body(row_ptrs, row_strides, row_len) for every row: the dims
+// [row_begin, row_begin + row_count) of operand 0's shape form the row
+// (they must collapse into one stride per operand, or kBadLayout), the
+// other dims are iterated. Operands broadcast to operand 0's shape.
+template <int N, class F>
+inline int RunRows(const KernelArgs* a, const int (&ops)[N],
+                   const int64_t (&elem)[N], int row_begin, int row_count,
+                   F&& body) {
+  const TensorArg& shape = a->tensors[ops[0]];
+  const int R = static_cast<int>(shape.rank);
+  // Row length and strides.
+  int64_t row_len = 1;
+  for (int d = row_begin; d < row_begin + row_count; ++d) {
+    row_len *= shape.sizes[d];
+  }
+  int64_t row_stride[N];
+  for (int k = 0; k < N; ++k) {
+    const TensorArg& t = a->tensors[ops[k]];
+    int off = R - static_cast<int>(t.rank);
+    int64_t stride = 0;      // of the innermost non-trivial row dim
+    int64_t expect = -1;     // what the next outer dim's stride must be
+    bool ok = true;
+    for (int d = row_begin + row_count - 1; d >= row_begin; --d) {
+      int64_t size = d >= off ? t.sizes[d - off] : 1;
+      if (size == 1) continue;
+      int64_t s = t.strides[d - off];
+      if (expect < 0) {
+        stride = s;
+      } else if (s != expect) {
+        ok = false;
+      }
+      expect = s * size;
+    }
+    if (!ok) return kBadLayout;
+    row_stride[k] = stride;
+  }
+  // The outer iteration space.
+  Loop<N> L;
+  int r = 0;
+  L.numel = 1;
+  for (int d = 0; d < R; ++d) {
+    if (d >= row_begin && d < row_begin + row_count) continue;
+    int64_t size = shape.sizes[d];
+    if (size == 0) return kKernelOk;
+    if (size == 1) continue;
+    if (r == kMaxDims) return kTooManyDims;
+    L.sizes[r] = size;
+    for (int k = 0; k < N; ++k) {
+      const TensorArg& t = a->tensors[ops[k]];
+      int off = R - static_cast<int>(t.rank);
+      int64_t st = 0;
+      if (d >= off && t.sizes[d - off] != 1) st = t.strides[d - off];
+      L.strides[k][r] = st;
+    }
+    L.numel *= size;
+    ++r;
+  }
+  if (row_len == 0) return kKernelOk;
+  for (int k = 0; k < N; ++k) {
+    L.base[k] = a->tensors[ops[k]].data;
+    L.elem[k] = elem[k];
+  }
+  if (r == 0) {
+    r = 1;
+    L.sizes[0] = 1;
+    for (int k = 0; k < N; ++k) L.strides[k][0] = 0;
+  }
+  L.rank = r;
+  CoalesceDims(&L);
+  return ParallelFor(
+      L.numel, std::max<int64_t>(1, kGrainSize / row_len), a->num_threads,
+      [&](int64_t b, int64_t e) {
+        auto per_row = [&](int64_t n, char* const* p, const int64_t* s) {
+          char* ptrs[N];
+          for (int k = 0; k < N; ++k) ptrs[k] = p[k];
+          int err = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            int e2 = body(static_cast<char* const*>(ptrs),
+                          static_cast<const int64_t*>(row_stride), row_len);
+            if (e2 > err) err = e2;
+            for (int k = 0; k < N; ++k) ptrs[k] += s[k] * L.elem[k];
+          }
+          return err;
+        };
+        return RunRange<N>(L, b, e, per_row);
+      });
+}
+
+}  // namespace cpu
+}  // namespace kiln
+
+#endif  // KILN_COMPILER_BACKENDS_CPU_KERNEL_RUNTIME_H_

@@ -1,6 +1,6 @@
 // Hand-written checks of the pointwise family: result dtypes, values and the
 // codegen rule. The exhaustive per-op, per-dtype comparison against values
-// printed by PyTorch is pointwise_golden_test.cc.
+// printed by PyTorch is op_golden_test.cc.
 #include <cmath>
 
 #include "compiler/interpreter/interpreter.h"

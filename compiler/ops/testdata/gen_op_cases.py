@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Generates pointwise_cases.txt: every pointwise op overload, for every
-dtype, with the values PyTorch eager computes (the expected results of
-//compiler/ops:pointwise_golden_test).
+"""Generates op_cases.txt: every registered op overload (all pointwise ops
+for every dtype; sum, view and mm), with the values PyTorch eager computes
+(the expected results of //compiler/ops:op_golden_test). Op families add
+their generator function to main().
 
 Run with Debian's python3 and python3-torch (1.13):
 
-    /usr/bin/python3 compiler/ops/testdata/gen_pointwise_cases.py \
-        > compiler/ops/testdata/pointwise_cases.txt
+    /usr/bin/python3 compiler/ops/testdata/gen_op_cases.py \
+        > compiler/ops/testdata/op_cases.txt
 
 Each case is one single-node graph in the IR text format (its output type is
 the dtype, sizes and strides PyTorch gives, so the converter's inference is
@@ -513,6 +514,64 @@ def gen_ternary(w):
                lambda c: torch.where(c, 2, 3))
 
 
+def gen_sum_view_mm(w):
+    for dtype in ALL:
+        x = layout(base_values(dtype, 24, "small").nan_to_num(0.0)
+                   if dtype in FLOATS else base_values(dtype, 24, "small"),
+                   [2, 3, 4], "contiguous")
+        xt = x.transpose(0, 2)
+        for dims, keep in [([1], False), ([0, 2], True), ([-1], False),
+                           ([], False), (None, True)]:
+            dims_text = "None" if dims is None else str(dims)
+            for t, tname in [(x, "contiguous"), (xt, "transposed")]:
+                w.case(f"sum.dim_IntList {SHORT[dtype]} {dims} {keep} {tname}",
+                       tensor_param("a", t),
+                       f"aten::sum.dim_IntList(%a, {dims_text}, "
+                       f"{fmt_scalar(keep)})",
+                       [t], lambda a, d=dims, k=keep: torch.sum(a, d, k)
+                       if d is not None else A.sum.dim_IntList(a, None, k))
+        w.case(f"sum.dim_IntList dtype {SHORT[dtype]}", tensor_param("a", x),
+               "aten::sum.dim_IntList(%a, [1], dtype=torch.float64)", [x],
+               lambda a: torch.sum(a, [1], dtype=torch.float64))
+        w.case(f"sum {SHORT[dtype]}", tensor_param("a", x),
+               "aten::sum.default(%a)", [x], lambda a: A.sum.default(a))
+        w.case(f"sum repeated dim {SHORT[dtype]}", tensor_param("a", x),
+               "aten::sum.dim_IntList(%a, [1, -2])", [x],
+               lambda a: torch.sum(a, [1, -2]))
+        for shape in [[6, 4], [-1], [2, -1, 2], [24, 1], [4, 7]]:
+            w.case(f"view {SHORT[dtype]} {shape}", tensor_param("a", x),
+                   f"aten::view.default(%a, {shape})", [x],
+                   lambda a, s=shape: a.view(s))
+        # views of non-contiguous tensors: compatible and incompatible
+        xp = x.permute(1, 0, 2)
+        for shape in [[3, 2, 2, 2], [3, 8], [6, 4]]:
+            w.case(f"view permuted {SHORT[dtype]} {shape}", tensor_param("a", xp),
+                   f"aten::view.default(%a, {shape})", [xp],
+                   lambda a, s=shape: a.view(s))
+        m = base_values(dtype, 6, "small").reshape(2, 3)
+        if dtype in FLOATS:
+            m = m.nan_to_num(0.0, 1.0, -1.0)
+        n = base_values(dtype, 12, "small")[3:15].reshape(3, 4) if False else \
+            base_values(dtype, 15, "small")[3:].reshape(3, 4)
+        if dtype in FLOATS:
+            n = n.nan_to_num(0.0, 1.0, -1.0)
+        w.case(f"mm {SHORT[dtype]}", f"{tensor_param('a', m)}, "
+               f"{tensor_param('b', n)}", "aten::mm.default(%a, %b)", [m, n],
+               lambda a, b: torch.mm(a, b))
+        w.case(f"mm transposed {SHORT[dtype]}", f"{tensor_param('a', m.t())}, "
+               f"{tensor_param('b', m)}", "aten::mm.default(%a, %b)",
+               [m.t(), m], lambda a, b: torch.mm(a, b))
+    a = torch.ones(2, 3)
+    b = torch.ones(4, 2)
+    w.case("mm inner dims differ", f"{tensor_param('a', a)}, "
+           f"{tensor_param('b', b)}", "aten::mm.default(%a, %b)", [a, b],
+           lambda a, b: torch.mm(a, b))
+    b = torch.ones(3, 2, dtype=torch.float64)
+    w.case("mm dtypes differ", f"{tensor_param('a', a)}, "
+           f"{tensor_param('b', b)}", "aten::mm.default(%a, %b)", [a, b],
+           lambda a, b: torch.mm(a, b))
+
+
 def main():
     torch.set_default_dtype(torch.float32)
     w = Writer()
@@ -520,6 +579,7 @@ def main():
     gen_unary(w)
     gen_binary(w)
     gen_ternary(w)
+    gen_sum_view_mm(w)
     print(f"# {w.count} cases", file=sys.stderr)
 
 

@@ -1,6 +1,5 @@
-// Every pointwise op overload, for every dtype, against the values PyTorch
-// eager computes (testdata/pointwise_cases.txt, written by
-// testdata/gen_pointwise_cases.py). Each case also checks that the
+// Every op overload, for every dtype, against the values PyTorch eager
+// computes (testdata/op_cases.txt, written by testdata/gen_op_cases.py). Each case also checks that the
 // converter's inference accepts exactly the output dtype, sizes and strides
 // PyTorch gives, and that calls PyTorch refuses are refused.
 #include <cmath>
@@ -90,7 +89,7 @@ rt::Tensor MakeTensor(const TensorSpec& spec) {
 }
 
 std::vector<Case> LoadCases() {
-  std::ifstream in("compiler/ops/testdata/pointwise_cases.txt");
+  std::ifstream in("compiler/ops/testdata/op_cases.txt");
   std::vector<Case> cases;
   std::string line;
   Case c;
@@ -198,7 +197,7 @@ std::string Check(const Case& c) {
   return "";
 }
 
-TEST(PointwiseGoldenTest, MatchesPyTorch) {
+TEST(OpGoldenTest, MatchesPyTorch) {
   std::vector<Case> cases = LoadCases();
   ASSERT_GT(cases.size(), 5000u);
   int failures = 0;

@@ -11,11 +11,11 @@
 
 namespace kiln::rt {
 
-Storage::Storage(int64_t bytes) : size_(bytes) {
+Storage::Storage(int64_t bytes, bool zero_fill) : size_(bytes) {
   int64_t rounded = ((bytes + 63) / 64) * 64;
   if (rounded == 0) rounded = 64;
   data_ = static_cast<uint8_t*>(std::aligned_alloc(64, rounded));
-  std::memset(data_, 0, rounded);
+  if (zero_fill) std::memset(data_, 0, rounded);
 }
 
 Storage::~Storage() { std::free(data_); }
@@ -114,6 +114,30 @@ absl::StatusOr<Tensor> Tensor::EmptyStrided(DType dtype,
   t.strides_ = std::move(strides);
   t.offset_ = storage_offset;
   t.storage_ = std::make_shared<Storage>(bytes);
+  return t;
+}
+
+absl::StatusOr<Tensor> Tensor::FromStorage(std::shared_ptr<Storage> storage,
+                                           DType dtype,
+                                           std::vector<int64_t> sizes,
+                                           std::vector<int64_t> strides,
+                                           int64_t storage_offset) {
+  auto extent = ExtentOf(sizes, strides, storage_offset);
+  if (!extent.ok()) return extent.status();
+  if (storage == nullptr ||
+      (*extent + 1) * ir::ElementSize(dtype) > storage->size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "tensor [%s] with strides [%s] and offset %d does not fit its "
+        "storage",
+        absl::StrJoin(sizes, ", "), absl::StrJoin(strides, ", "),
+        storage_offset));
+  }
+  Tensor t;
+  t.dtype_ = dtype;
+  t.sizes_ = std::move(sizes);
+  t.strides_ = std::move(strides);
+  t.offset_ = storage_offset;
+  t.storage_ = std::move(storage);
   return t;
 }
 

@@ -23,10 +23,11 @@ namespace kiln::rt {
 
 using ir::DType;
 
-// A zero-initialized byte buffer, 64-byte aligned.
+// A byte buffer, 64-byte aligned, zero-initialized unless `zero_fill` is
+// false (buffers a kernel overwrites entirely).
 class Storage {
  public:
-  explicit Storage(int64_t bytes);
+  explicit Storage(int64_t bytes, bool zero_fill = true);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -75,6 +76,14 @@ class Tensor {
                                      std::vector<int64_t> sizes,
                                      std::vector<int64_t> strides,
                                      int64_t storage_offset);
+  // A tensor over an existing storage (of any dtype: a backend's buffer
+  // holds different dtypes over time). INVALID_ARGUMENT if the layout is
+  // invalid or reaches outside the storage.
+  static absl::StatusOr<Tensor> FromStorage(std::shared_ptr<Storage> storage,
+                                            DType dtype,
+                                            std::vector<int64_t> sizes,
+                                            std::vector<int64_t> strides,
+                                            int64_t storage_offset);
   // Contiguous tensor from values in row-major order, converted with ATen's
   // semantics (`FromValues(DType::kFloat16, {2}, {1.0, 2.5})`).
   static Tensor FromDoubles(DType dtype, const std::vector<int64_t>& sizes,

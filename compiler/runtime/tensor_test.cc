@@ -35,6 +35,20 @@ TEST(TensorTest, ViewsShareStorageAndCheckBounds) {
               HasSubstr("reaches outside"));
 }
 
+TEST(TensorTest, FromStorageReinterpretsAndChecksBounds) {
+  auto storage = std::make_shared<Storage>(16, /*zero_fill=*/true);
+  auto f = Tensor::FromStorage(storage, DType::kFloat32, {2, 2}, {2, 1}, 0);
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto h = Tensor::FromStorage(storage, DType::kFloat16, {3}, {1}, 5);
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_TRUE(f->SharesStorageWith(*h));
+  EXPECT_EQ(h->dtype(), DType::kFloat16);
+  auto too_big = Tensor::FromStorage(storage, DType::kFloat64, {3}, {1}, 0);
+  EXPECT_FALSE(too_big.ok());
+  EXPECT_THAT(too_big.status().message(), HasSubstr("does not fit"));
+  EXPECT_FALSE(Tensor::FromStorage(nullptr, DType::kFloat32, {1}, {1}, 0).ok());
+}
+
 TEST(TensorTest, ConversionsOnStore) {
   Tensor h = Tensor::FromDoubles(DType::kFloat16, {3}, {0.1, 65520, -1e-8});
   EXPECT_THAT(h.ToDoubles(), ElementsAre(0.0999755859375, INFINITY, -0.0));

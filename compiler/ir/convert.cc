@@ -546,14 +546,10 @@ class Converter {
       return Invalid(path, absl::StrFormat("expected %s, got %s",
                                            type.ToString(), ProtoArgKind(a)));
     };
-    auto check_size = [&](size_t n) -> absl::Status {
-      if (type.list_size > 0 && static_cast<int>(n) != type.list_size) {
-        return Invalid(path,
-                       absl::StrFormat("expected %s with %d elements, got %d",
-                                       type.ToString(), type.list_size, n));
-      }
-      return absl::OkStatus();
-    };
+    // `int[N]` only means that a single int stands for N copies; like
+    // PyTorch's schema matching, lists of any length are accepted (ops check
+    // lengths themselves: sum's `int[1]? dim` takes any number of dims).
+    auto check_size = [&](size_t) -> absl::Status { return absl::OkStatus(); };
     // An empty list may arrive as any list kind (canonical: empty ints).
     bool empty = (a.has_ints() && a.ints().values_size() == 0) ||
                  (a.has_list() && a.list().values_size() == 0) ||

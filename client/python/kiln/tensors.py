@@ -104,7 +104,10 @@ def to_proto_tensor(t: torch.Tensor) -> "proto.Tensor":
         storage_offset=t.storage_offset(),
         requires_grad=t.requires_grad,
     )
-    flat = t.detach().to("cpu").contiguous().reshape(-1)
+    # A fresh dense buffer: contiguous() keeps a size-1 dim's stride 0
+    # (ATen calls that layout contiguous), which a byte view rejects.
+    flat = torch.empty(t.numel(), dtype=t.dtype)
+    flat.copy_(t.detach().to("cpu").reshape(-1))
     if flat.element_size() > 1 and sys.byteorder != "little":
         raise NotImplementedError("big-endian hosts are not supported")
     # Reinterpret as bytes; uint8 view works for every dtype (bool included).

@@ -76,6 +76,11 @@ def test_proto_tensor_bytes_are_little_endian_row_major() -> None:
     with pytest.raises(ValueError, match="11 bytes"):
         from_proto_tensor(msg)
     assert from_proto_tensor(to_proto_tensor(torch.ones(2).requires_grad_(True))).requires_grad
+    # Size-1 dims with stride 0 (expand of a 1-element tensor): contiguous
+    # to ATen, still not viewable as bytes.
+    one = torch.tensor(2.5).expand(1, 1)
+    assert one.stride() == (0, 0) and one.is_contiguous()
+    assert to_proto_tensor(one).raw == to_proto_tensor(torch.tensor([[2.5]])).raw
 
 
 def test_strided_layouts() -> None:

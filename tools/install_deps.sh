@@ -9,6 +9,8 @@ PACKAGES=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev librocksdb-dev libspdlog-dev libfmt-dev libzstd-dev
   libxxhash-dev libssl-dev libcli11-dev nlohmann-json3-dev prometheus-cpp-dev
+  # the CPU backend's matrix products
+  libopenblas-dev
   # tests, formatting, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-format clang-tidy openssl
   # Python client and differential tests against PyTorch

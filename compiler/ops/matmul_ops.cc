@@ -44,7 +44,9 @@ absl::StatusOr<std::vector<InferredOutput>> InferMatmul(
   const TensorType& a = ctx.tensor(ctx.index(spec.lhs));
   const TensorType& b = ctx.tensor(ctx.index(spec.rhs));
   const int rank = spec.batched ? 3 : 2;
-  for (const auto* [t, name] : {std::pair{&a, spec.lhs}, {&b, spec.rhs}}) {
+  for (const auto& [t, name] :
+       {std::pair<const TensorType*, const char*>{&a, spec.lhs},
+        std::pair<const TensorType*, const char*>{&b, spec.rhs}}) {
     if (t->rank() != rank) {
       return absl::InvalidArgumentError(
           spec.batched
@@ -172,7 +174,8 @@ absl::Status RunMatmul(const MatmulSpec& spec, KernelContext& kc) {
     }
     auto view = rt::Tensor::View(c, *out_sizes, strides, c.storage_offset());
     if (!view.ok()) return view.status();
-    bias = *std::move(view);
+    // ATen skips self altogether when beta is 0 (NaN included).
+    if (beta.AsDouble() != 0) bias = *std::move(view);
   }
 
   const int64_t numel = batch * n * m;
@@ -181,7 +184,7 @@ absl::Status RunMatmul(const MatmulSpec& spec, KernelContext& kc) {
     const double al = OpMathScalar(alpha, dtype);
     const double be = OpMathScalar(beta, dtype);
     std::vector<double> cv;
-    if (bias && be != 0) cv = bias->ToDoubles();
+    if (bias) cv = bias->ToDoubles();
     std::vector<double> out(numel);
     for (int64_t q = 0; q < batch; ++q) {
       for (int64_t i = 0; i < n; ++i) {
@@ -201,7 +204,7 @@ absl::Status RunMatmul(const MatmulSpec& spec, KernelContext& kc) {
   const uint64_t al = static_cast<uint64_t>(OpMathInt(alpha, dtype));
   const uint64_t be = static_cast<uint64_t>(OpMathInt(beta, dtype));
   std::vector<int64_t> cv;
-  if (bias && be != 0) cv = bias->ToInts();
+  if (bias) cv = bias->ToInts();
   std::vector<int64_t> out(numel);
   for (int64_t q = 0; q < batch; ++q) {
     for (int64_t i = 0; i < n; ++i) {
@@ -221,17 +224,66 @@ absl::Status RunMatmul(const MatmulSpec& spec, KernelContext& kc) {
   return SetOutputInts(kc, 0, out);
 }
 
-OpDefBuilder& Matmul(OpDefBuilder&& builder, MatmulSpec spec) {
-  return builder.Category(OpCategory::kMatmul)
-      .Infer([spec](const InferContext& ctx) { return InferMatmul(spec, ctx); })
-      .Reference([spec](KernelContext& kc) { return RunMatmul(spec, kc); });
+InferFn MatmulInfer(MatmulSpec spec) {
+  return [spec](const InferContext& ctx) { return InferMatmul(spec, ctx); };
+}
+ReferenceFn MatmulKernel(MatmulSpec spec) {
+  return [spec](KernelContext& kc) { return RunMatmul(spec, kc); };
 }
 
-KILN_REGISTER_OP(Matmul(
-    OpDefBuilder("aten::mm(Tensor self, Tensor mat2) -> Tensor"),
-    {"mm", "self", "mat2", nullptr}));
-KILN_REGISTER_OP(Matmul(
-    OpDefBuilder(
-        "aten::mm.dtype(Tensor self, Tensor mat2, ScalarType out_dtype) -> "
-        "Tensor"),
-    {"mm", "self", "mat2", nullptr, /*batched=*/false, /*out_dtype=*/true}));
+const MatmulSpec kMm{"mm", "self", "mat2", nullptr};
+const MatmulSpec kBmm{"bmm", "self", "mat2", nullptr, /*batched=*/true};
+const MatmulSpec kAddmm{"addmm", "mat1", "mat2", "self"};
+const MatmulSpec kBaddbmm{"baddbmm", "batch1", "batch2", "self",
+                          /*batched=*/true};
+MatmulSpec WithOutDType(MatmulSpec spec) {
+  spec.out_dtype = true;
+  return spec;
+}
+
+KILN_REGISTER_OP("aten::mm(Tensor self, Tensor mat2) -> Tensor")
+    .Category(OpCategory::kMatmul)
+    .Infer(MatmulInfer(kMm))
+    .Reference(MatmulKernel(kMm));
+KILN_REGISTER_OP(
+    "aten::mm.dtype(Tensor self, Tensor mat2, ScalarType out_dtype) -> Tensor")
+    .Category(OpCategory::kMatmul)
+    .Infer(MatmulInfer(WithOutDType(kMm)))
+    .Reference(MatmulKernel(WithOutDType(kMm)));
+KILN_REGISTER_OP("aten::bmm(Tensor self, Tensor mat2) -> Tensor")
+    .Category(OpCategory::kMatmul)
+    .Infer(MatmulInfer(kBmm))
+    .Reference(MatmulKernel(kBmm));
+KILN_REGISTER_OP(
+    "aten::bmm.dtype(Tensor self, Tensor mat2, ScalarType out_dtype) -> "
+    "Tensor")
+    .Category(OpCategory::kMatmul)
+    .Infer(MatmulInfer(WithOutDType(kBmm)))
+    .Reference(MatmulKernel(WithOutDType(kBmm)));
+KILN_REGISTER_OP(
+    "aten::addmm(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, "
+    "Scalar alpha=1) -> Tensor")
+    .Category(OpCategory::kMatmul)
+    .Infer(MatmulInfer(kAddmm))
+    .Reference(MatmulKernel(kAddmm));
+KILN_REGISTER_OP(
+    "aten::addmm.dtype(Tensor self, Tensor mat1, Tensor mat2, ScalarType "
+    "out_dtype, *, Scalar beta=1, Scalar alpha=1) -> Tensor")
+    .Category(OpCategory::kMatmul)
+    .Infer(MatmulInfer(WithOutDType(kAddmm)))
+    .Reference(MatmulKernel(WithOutDType(kAddmm)));
+KILN_REGISTER_OP(
+    "aten::baddbmm(Tensor self, Tensor batch1, Tensor batch2, *, Scalar "
+    "beta=1, Scalar alpha=1) -> Tensor")
+    .Category(OpCategory::kMatmul)
+    .Infer(MatmulInfer(kBaddbmm))
+    .Reference(MatmulKernel(kBaddbmm));
+KILN_REGISTER_OP(
+    "aten::baddbmm.dtype(Tensor self, Tensor batch1, Tensor batch2, "
+    "ScalarType out_dtype, *, Scalar beta=1, Scalar alpha=1) -> Tensor")
+    .Category(OpCategory::kMatmul)
+    .Infer(MatmulInfer(WithOutDType(kBaddbmm)))
+    .Reference(MatmulKernel(WithOutDType(kBaddbmm)));
+
+}  // namespace
+}  // namespace kiln::ops

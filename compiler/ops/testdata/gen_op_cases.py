@@ -516,9 +516,10 @@ def gen_ternary(w):
 
 def gen_sum_view_mm(w):
     for dtype in ALL:
-        x = layout(base_values(dtype, 24, "small").nan_to_num(0.0)
-                   if dtype in FLOATS else base_values(dtype, 24, "small"),
-                   [2, 3, 4], "contiguous")
+        x = base_values(dtype, 24, "small")
+        if dtype in FLOATS:
+            x = x.nan_to_num(0.0, posinf=1.0, neginf=-1.0)
+        x = layout(x, [2, 3, 4], "contiguous")
         xt = x.transpose(0, 2)
         for dims, keep in [([1], False), ([0, 2], True), ([-1], False),
                            ([], False), (None, True)]:

@@ -163,7 +163,9 @@ class Converter {
                           proto_.nodes_size(), options_.max_nodes));
     }
     if (auto st = IndexNames(); !st.ok()) return st;
+    for (const std::string& s : options_.outer_symbols) bound_.insert(s);
     if (auto st = ConvertPlaceholders(); !st.ok()) return st;
+    if (auto st = ConvertConstants(); !st.ok()) return st;
     for (int i = 0; i < proto_.nodes_size(); ++i) {
       if (auto st = ConvertNode(i); !st.ok()) return st;
     }
@@ -188,6 +190,12 @@ class Converter {
     for (int i = 0; i < proto_.placeholders_size(); ++i) {
       std::string path = absl::StrFormat("graph.placeholders[%d].name", i);
       if (auto st = add(proto_.placeholders(i).name(), path); !st.ok()) {
+        return st;
+      }
+    }
+    for (int i = 0; i < proto_.constants_size(); ++i) {
+      std::string path = absl::StrFormat("graph.constants[%d].name", i);
+      if (auto st = add(proto_.constants(i).name(), path); !st.ok()) {
         return st;
       }
     }
@@ -275,6 +283,119 @@ class Converter {
         return st;
       }
     }
+    return absl::OkStatus();
+  }
+
+  absl::Status ConvertConstants() {
+    for (int i = 0; i < proto_.constants_size(); ++i) {
+      const v1::GraphConstant& c = proto_.constants(i);
+      std::string path = absl::StrFormat("graph.constants[%d].value", i);
+      const v1::Tensor& t = c.value();
+      v1::TensorMeta meta;
+      meta.set_dtype(t.dtype());
+      *meta.mutable_device() = t.device();
+      if (!t.has_device()) meta.mutable_device()->set_type(v1::CPU);
+      for (int64_t s : t.sizes()) meta.add_sizes()->set_static_size(s);
+      for (int64_t s : t.strides()) meta.add_strides()->set_static_size(s);
+      if (t.storage_offset() != 0) {
+        meta.mutable_storage_offset()->set_static_size(t.storage_offset());
+      }
+      meta.set_requires_grad(t.requires_grad());
+      auto type = TensorTypeFromProto(meta, path, options_.max_expr_depth);
+      if (!type.ok()) return type.status();
+      if (t.storage_offset() < 0) {
+        return Invalid(path + ".storage_offset",
+                       absl::StrFormat("storage offset %d is negative",
+                                       t.storage_offset()));
+      }
+      if (t.data_case() != v1::Tensor::kRaw) {
+        return Invalid(path, "a constant's data must be inline (raw)");
+      }
+      int64_t numel = 1;
+      for (int64_t s : t.sizes()) numel *= s;
+      int64_t es = ElementSize(type->dtype);
+      if (static_cast<int64_t>(t.raw().size()) != numel * es) {
+        return Invalid(path + ".raw",
+                       absl::StrFormat("%d bytes, expected %d (%d elements of "
+                                       "%d bytes)",
+                                       t.raw().size(), numel * es, numel, es));
+      }
+      if (type->dtype == DType::kBool) {
+        for (size_t b = 0; b < t.raw().size(); ++b) {
+          if (static_cast<uint8_t>(t.raw()[b]) > 1) {
+            return Invalid(
+                path + ".raw",
+                absl::StrFormat("bool element %d is %d, not 0 or 1", b,
+                                static_cast<uint8_t>(t.raw()[b])));
+          }
+        }
+      }
+      Value* v = graph_->AddConstant(c.name(), *std::move(type),
+                                     std::make_shared<std::string>(t.raw()));
+      values_[c.name()] = {v};
+    }
+    return absl::OkStatus();
+  }
+
+  // A kiln::fused node from its kernel spec (the text format).
+  absl::Status ConvertFusedNode(int index, const FusedKernelSpec& spec,
+                                std::vector<Arg> args) {
+    const v1::Node& n = proto_.nodes(index);
+    std::string where =
+        absl::StrFormat("graph.nodes[%d] (%s)", index, n.target());
+    ConvertOptions body_options;
+    body_options.max_expr_depth = options_.max_expr_depth;
+    body_options.outer_symbols.assign(bound_.begin(), bound_.end());
+    auto body = GraphFromProto(spec.body, body_options);
+    if (!body.ok()) {
+      return absl::Status(
+          body.status().code(),
+          absl::StrCat(where, ": body: ", body.status().message()));
+    }
+    if (static_cast<int>((*body)->outputs().size()) != n.outputs_size()) {
+      return Invalid(
+          where, absl::StrFormat("declares %d outputs, the body "
+                                 "returns %d",
+                                 n.outputs_size(), (*body)->outputs().size()));
+    }
+    for (int i = 0; i < n.outputs_size(); ++i) {
+      const Arg& bo = (*body)->outputs()[i];
+      std::string opath = absl::StrFormat("graph.nodes[%d].outputs[%d] (%s)",
+                                          index, i, n.target());
+      if (bo.kind != Arg::Kind::kValue || !bo.value->is_tensor()) {
+        return Invalid(opath, "body output is not a tensor");
+      }
+      if (!n.outputs(i).has_tensor())
+        return Invalid(opath, "expected a tensor");
+      auto declared = TensorTypeFromProto(
+          n.outputs(i).tensor(),
+          absl::StrFormat("graph.nodes[%d].outputs[%d].tensor", index, i),
+          options_.max_expr_depth);
+      if (!declared.ok()) return declared.status();
+      if (*declared != bo.value->type()) {
+        return Invalid(opath, absl::StrFormat("declared %s, the body returns "
+                                              "%s",
+                                              declared->ToString(),
+                                              bo.value->type().ToString()));
+      }
+    }
+    if (args.size() != 1 || args[0].kind != Arg::Kind::kValueList) {
+      return Invalid(where, "expected one list of inputs");
+    }
+    auto kernel = std::make_unique<FusedKernel>();
+    kernel->kind = spec.kind;
+    kernel->shape = spec.shape;
+    kernel->reduce_dims = spec.reduce_dims;
+    kernel->input_dims = spec.input_dims;
+    kernel->body = *std::move(body);
+    const ops::OpDef* op = ops::OpRegistry::Global().Find(n.target());
+    Node* node =
+        graph_->AddFusedNode(*op, args[0].values, std::move(kernel), n.name());
+    std::vector<Value*> outs;
+    for (int i = 0; i < node->num_outputs(); ++i) {
+      outs.push_back(node->output(i));
+    }
+    values_[n.name()] = std::move(outs);
     return absl::OkStatus();
   }
 
@@ -730,6 +851,13 @@ class Converter {
     for (const Arg& a : args) CollectArgSymbols(a, &syms);
     if (auto st = CheckBound(syms, path); !st.ok()) return st;
 
+    if (options_.fused_kernels != nullptr && target == "kiln::fused.default") {
+      auto it = options_.fused_kernels->find(n.name());
+      if (it != options_.fused_kernels->end()) {
+        return ConvertFusedNode(index, it->second, std::move(args));
+      }
+    }
+
     // Inference.
     ops::InferContext ctx(schema, args);
     auto inferred = op->Infer(ctx);
@@ -1065,6 +1193,21 @@ v1::Graph GraphToProto(const Graph& graph) {
         break;
       }
     }
+  }
+  for (const auto& c : graph.constants()) {
+    v1::GraphConstant* out = proto.add_constants();
+    out->set_name(c->name());
+    v1::Tensor* t = out->mutable_value();
+    const TensorType& type = c->type();
+    t->set_dtype(static_cast<v1::DType>(DTypeToProto(type.dtype)));
+    DeviceToProto(type.device, t->mutable_device());
+    for (const ExprRef& e : type.sizes) t->add_sizes(e->AsConst().value_or(0));
+    for (const ExprRef& e : type.strides) {
+      t->add_strides(e->AsConst().value_or(0));
+    }
+    t->set_storage_offset(type.storage_offset->AsConst().value_or(0));
+    t->set_requires_grad(type.requires_grad);
+    t->set_raw(c->constant_data());
   }
   for (const auto& n : graph.nodes()) {
     v1::Node* out = proto.add_nodes();

@@ -54,7 +54,8 @@ bool IsFusedOp(const ops::OpDef& op) { return op.name() == kFusedOpName; }
 
 std::optional<FusionKind> AnchorKind(const ops::OpDef& op) {
   const std::string& name = op.name();
-  if (name == "aten::_softmax.default" || name == "aten::_log_softmax.default") {
+  if (name == "aten::_softmax.default" ||
+      name == "aten::_log_softmax.default") {
     return FusionKind::kSoftmax;
   }
   if (name == "aten::native_layer_norm.default") return FusionKind::kLayerNorm;
@@ -143,9 +144,8 @@ const Node* FindAnchor(const Graph& body) {
 absl::StatusOr<FusionLayout> ComputeFusionLayout(FusionKind kind,
                                                  const Graph& body) {
   auto node_error = [](const Node& n, const std::string& msg) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("body node '%s' (%s): %s", n.name(), n.op().name(),
-                        msg));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "body node '%s' (%s): %s", n.name(), n.op().name(), msg));
   };
   if (body.num_nodes() == 0) {
     return absl::InvalidArgumentError("the body has no nodes");
@@ -190,15 +190,16 @@ absl::StatusOr<FusionLayout> ComputeFusionLayout(FusionKind kind,
     layout.shape = body.node(0)->output(0)->type().sizes;
   } else {
     if (anchor == nullptr) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "a %s kernel needs an anchor", FusionKindName(kind)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("a %s kernel needs an anchor", FusionKindName(kind)));
     }
     if (AnchorKind(anchor->op()) != kind) {
       return node_error(*anchor, absl::StrFormat("does not anchor a %s kernel",
                                                  FusionKindName(kind)));
     }
     auto dims = AnchorReduceDims(*anchor);
-    if (!dims.ok()) return node_error(*anchor, std::string(dims.status().message()));
+    if (!dims.ok())
+      return node_error(*anchor, std::string(dims.status().message()));
     layout.shape = anchor->arg(0).value->type().sizes;
     layout.reduce_dims = *dims;
   }
@@ -206,8 +207,8 @@ absl::StatusOr<FusionLayout> ComputeFusionLayout(FusionKind kind,
   std::vector<int> full(rank);
   std::iota(full.begin(), full.end(), 0);
   auto reduced = [&](int d) {
-    return std::find(layout.reduce_dims.begin(), layout.reduce_dims.end(),
-                     d) != layout.reduce_dims.end();
+    return std::find(layout.reduce_dims.begin(), layout.reduce_dims.end(), d) !=
+           layout.reduce_dims.end();
   };
 
   absl::flat_hash_map<const Value*, std::vector<int>> dims_of;
@@ -217,9 +218,9 @@ absl::StatusOr<FusionLayout> ComputeFusionLayout(FusionKind kind,
     auto [it, inserted] = dims_of.emplace(v, dims);
     if (!inserted && it->second != dims) {
       return node_error(
-          user, absl::StrFormat("reads '%s' along dims %s, elsewhere %s",
-                                v->name(), DimsString(dims),
-                                DimsString(it->second)));
+          user,
+          absl::StrFormat("reads '%s' along dims %s, elsewhere %s", v->name(),
+                          DimsString(dims), DimsString(it->second)));
     }
     return absl::OkStatus();
   };
@@ -258,10 +259,10 @@ absl::StatusOr<FusionLayout> ComputeFusionLayout(FusionKind kind,
               if (!reduced(d)) dims.push_back(d);
             }
           } else {
-            return node_error(n, absl::StrFormat(
-                                     "output %d has rank %d for an input of "
-                                     "rank %d",
-                                     o, out_rank, rank));
+            return node_error(
+                n, absl::StrFormat("output %d has rank %d for an input of "
+                                   "rank %d",
+                                   o, out_rank, rank));
           }
         } else if (o == 0) {
           if (!SameExprList(out->type().sizes, layout.shape)) {
@@ -271,8 +272,8 @@ absl::StatusOr<FusionLayout> ComputeFusionLayout(FusionKind kind,
         } else {
           // layer norm's mean and rstd: [outer dims..., 1...].
           if (out_rank != rank) {
-            return node_error(n, absl::StrFormat("output %d has rank %d", o,
-                                                 out_rank));
+            return node_error(
+                n, absl::StrFormat("output %d has rank %d", o, out_rank));
           }
           for (int d = 0; d < rank; ++d) dims.push_back(reduced(d) ? -1 : d);
         }
@@ -284,7 +285,8 @@ absl::StatusOr<FusionLayout> ComputeFusionLayout(FusionKind kind,
     }
     // A pointwise node: prologue (iteration space) or epilogue.
     bool depends = false;
-    for (const Value* v : n.Operands()) depends = depends || after_anchor.contains(v);
+    for (const Value* v : n.Operands())
+      depends = depends || after_anchor.contains(v);
     const Value* out = n.output(0);
     const std::vector<ExprRef>& sizes = out->type().sizes;
     std::vector<int> space = full;
@@ -295,11 +297,11 @@ absl::StatusOr<FusionLayout> ComputeFusionLayout(FusionKind kind,
                                   SameExprList(sizes, anchor_sizes));
       if (epilogue) {
         if (!SameExprList(sizes, anchor_sizes)) {
-          return node_error(
-              n, absl::StrFormat("an epilogue node of sizes %s, the "
-                                 "reduction's output has %s",
-                                 ExprListToString(sizes),
-                                 ExprListToString(anchor_sizes)));
+          return node_error(n,
+                            absl::StrFormat("an epilogue node of sizes %s, the "
+                                            "reduction's output has %s",
+                                            ExprListToString(sizes),
+                                            ExprListToString(anchor_sizes)));
         }
         space = out_dims0;
       }

@@ -308,9 +308,10 @@ Node* Graph::AddNode(const ops::OpDef& op, std::vector<Arg> args,
   return raw;
 }
 
-Node* Graph::AddFusedNode(const ops::OpDef& fused_op, std::vector<Value*> inputs,
-                          std::unique_ptr<FusedKernel> kernel,
-                          std::string name, Node* before) {
+Node* Graph::AddFusedNode(const ops::OpDef& fused_op,
+                          std::vector<Value*> inputs,
+                          std::unique_ptr<FusedKernel> kernel, std::string name,
+                          Node* before) {
   std::vector<std::optional<TensorType>> outputs;
   for (const Arg& out : kernel->body->outputs()) {
     outputs.push_back(out.value->type());

@@ -201,10 +201,10 @@ std::string ArgKindName(Arg::Kind kind);
 // What a fused kernel computes around its anchor (docs/compiler.md,
 // "Fusion").
 enum class FusionKind : uint8_t {
-  kPointwise,   // pointwise nodes only, all of the iteration shape
-  kReduction,   // one reduction with pointwise prologue and epilogue
-  kSoftmax,     // _softmax / _log_softmax with prologue and epilogue
-  kLayerNorm,   // native_layer_norm with prologue and epilogue
+  kPointwise,  // pointwise nodes only, all of the iteration shape
+  kReduction,  // one reduction with pointwise prologue and epilogue
+  kSoftmax,    // _softmax / _log_softmax with prologue and epilogue
+  kLayerNorm,  // native_layer_norm with prologue and epilogue
 };
 // "pointwise", "reduction", "softmax", "layer_norm".
 std::string FusionKindName(FusionKind kind);

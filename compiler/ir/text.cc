@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -10,7 +11,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "compiler/ir/convert.h"
+#include "compiler/ir/verifier.h"
 #include "compiler/ops/op_def.h"
+#include "compiler/runtime/tensor.h"
 #include "kiln/v1/symexpr.pb.h"
 #include "kiln/v1/tensor.pb.h"
 
@@ -43,6 +46,88 @@ std::string Quote(const std::string& s) {
 }
 
 std::string ValueName(const Value* v) { return absl::StrCat("%", v->name()); }
+
+// The shortest decimal form that reads back as the same element of `dtype`.
+std::string FloatElementToString(double v, DType dtype) {
+  if (dtype == DType::kFloat64 || std::isnan(v) || std::isinf(v)) {
+    return FloatToString(v);
+  }
+  int64_t es = ElementSize(dtype);
+  uint8_t want[8] = {0}, got[8] = {0};
+  rt::ConvertElement(reinterpret_cast<const uint8_t*>(&v), DType::kFloat64,
+                     want, dtype);
+  std::string s;
+  for (int p = 1; p <= 17; ++p) {
+    s = absl::StrFormat("%.*g", p, v);
+    double back = std::strtod(s.c_str(), nullptr);
+    rt::ConvertElement(reinterpret_cast<const uint8_t*>(&back), DType::kFloat64,
+                       got, dtype);
+    if (std::memcmp(want, got, es) == 0) break;
+  }
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
+}
+
+// A constant's elements in row-major order: `[1.0, 2.5]`, `[1, 2]`,
+// `[True, False]`.
+std::string ConstantValues(const Value& c) {
+  const std::string& data = c.constant_data();
+  DType dtype = c.type().dtype;
+  int64_t es = ElementSize(dtype);
+  std::vector<std::string> parts;
+  for (size_t off = 0; off + es <= data.size(); off += es) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(data.data() + off);
+    if (dtype == DType::kBool) {
+      parts.push_back(*p ? "True" : "False");
+    } else if (IsFloating(dtype)) {
+      parts.push_back(FloatElementToString(rt::LoadAsDouble(p, dtype), dtype));
+    } else {
+      parts.push_back(absl::StrCat(rt::LoadAsInt(p, dtype)));
+    }
+  }
+  return absl::StrCat("[", absl::StrJoin(parts, ", "), "]");
+}
+
+std::string IntListString(const std::vector<int>& v) {
+  return absl::StrCat("[", absl::StrJoin(v, ", "), "]");
+}
+
+void PrintGraphTo(const Graph& graph, const std::string& indent,
+                  std::string* out);
+
+// ` {` + the kernel's layout line + its body + `}` after a fused node.
+void PrintKernel(const FusedKernel& k, const std::string& indent,
+                 const std::string& comment, std::string* out) {
+  std::vector<std::string> attrs;
+  attrs.push_back(absl::StrCat("kind=", FusionKindName(k.kind)));
+  attrs.push_back(absl::StrCat("shape=", ExprListToString(k.shape)));
+  if (k.kind != FusionKind::kPointwise) {
+    attrs.push_back(
+        absl::StrCat("reduce_dims=[", absl::StrJoin(k.reduce_dims, ", "), "]"));
+  }
+  std::vector<std::string> dims;
+  for (const auto& d : k.input_dims) dims.push_back(IntListString(d));
+  attrs.push_back(absl::StrCat("input_dims=[", absl::StrJoin(dims, ", "), "]"));
+  std::string inner = indent + "  ";
+  absl::StrAppend(out, " {", comment, "\n", inner, absl::StrJoin(attrs, ", "),
+                  "\n");
+  PrintGraphTo(*k.body, inner, out);
+  absl::StrAppend(out, indent, "}\n");
+}
+
+std::string SlotComment(const Node& n) {
+  std::vector<std::string> slots;
+  bool any = false;
+  for (int i = 0; i < n.num_outputs(); ++i) {
+    const Value* v = n.output(i);
+    int slot = v ? v->buffer_slot() : -1;
+    any = any || slot >= 0;
+    slots.push_back(slot >= 0 ? absl::StrCat(slot) : "-");
+  }
+  if (!any) return "";
+  return absl::StrCat("  // slot", slots.size() > 1 ? "s " : " ",
+                      absl::StrJoin(slots, ", "));
+}
 
 }  // namespace
 
@@ -91,7 +176,10 @@ std::string PrintArg(const Arg& a) {
   return "?";
 }
 
-std::string PrintGraph(const Graph& graph) {
+namespace {
+
+void PrintGraphTo(const Graph& graph, const std::string& indent,
+                  std::string* out) {
   std::vector<std::string> params;
   for (const auto& p : graph.placeholders()) {
     std::string type;
@@ -108,8 +196,11 @@ std::string PrintGraph(const Graph& graph) {
     }
     params.push_back(absl::StrCat(ValueName(p.get()), ": ", type));
   }
-  std::string out =
-      absl::StrCat("graph(", absl::StrJoin(params, ", "), ") {\n");
+  absl::StrAppend(out, indent, "graph(", absl::StrJoin(params, ", "), ") {\n");
+  for (const auto& c : graph.constants()) {
+    absl::StrAppend(out, indent, "  %", c->name(), " = constant(",
+                    ConstantValues(*c), ") : ", c->type().ToString(), "\n");
+  }
   for (const auto& n : graph.nodes()) {
     const ops::Schema& schema = n->op().schema();
     int last_positional = -1;
@@ -142,12 +233,39 @@ std::string PrintGraph(const Graph& graph) {
     std::string type_str =
         types.size() == 1 ? types[0]
                           : absl::StrCat("(", absl::StrJoin(types, ", "), ")");
-    absl::StrAppend(&out, "  %", n->name(), " = ", n->op().name(), "(",
-                    absl::StrJoin(args, ", "), ") : ", type_str, "\n");
+    absl::StrAppend(out, indent, "  %", n->name(), " = ", n->op().name(), "(",
+                    absl::StrJoin(args, ", "), ") : ", type_str);
+    if (n->fused() != nullptr) {
+      PrintKernel(*n->fused(), indent + "  ", SlotComment(*n), out);
+    } else {
+      absl::StrAppend(out, SlotComment(*n), "\n");
+    }
   }
   std::vector<std::string> outs;
   for (const Arg& a : graph.outputs()) outs.push_back(PrintArg(a));
-  absl::StrAppend(&out, "  return (", absl::StrJoin(outs, ", "), ")\n}\n");
+  absl::StrAppend(out, indent, "  return (", absl::StrJoin(outs, ", "), ")\n",
+                  indent, "}\n");
+}
+
+// The memory plan as comments after the graph.
+void PrintMemoryPlan(const Graph& graph, std::string* out) {
+  const MemoryPlan* plan = graph.memory_plan();
+  if (plan == nullptr) return;
+  absl::StrAppend(out, "// memory plan: peak ", plan->peak_bytes->ToString(),
+                  " bytes in ", plan->slot_bytes.size(), " slots (unshared ",
+                  plan->unshared_bytes->ToString(), " bytes)\n");
+  for (size_t i = 0; i < plan->slot_bytes.size(); ++i) {
+    absl::StrAppend(out, "//   slot ", i, ": ", plan->slot_bytes[i]->ToString(),
+                    " bytes at ", plan->slot_offsets[i]->ToString(), "\n");
+  }
+}
+
+}  // namespace
+
+std::string PrintGraph(const Graph& graph) {
+  std::string out;
+  PrintGraphTo(graph, "", &out);
+  PrintMemoryPlan(graph, &out);
   return out;
 }
 
@@ -160,11 +278,25 @@ class Parser {
 
   absl::StatusOr<v1::Graph> Parse() {
     v1::Graph g;
+    if (auto st = ParseGraphBlock(&g, /*depth=*/0); !st.ok()) return st;
+    SkipSpace();
+    if (pos_ != text_.size()) return Error("trailing text after the graph");
+    return g;
+  }
+
+  // The kernels of the fused nodes parsed so far, by node name.
+  absl::flat_hash_map<std::string, FusedKernelSpec>& kernels() {
+    return kernels_;
+  }
+
+ private:
+  // `graph(...) { ... }`; depth 1 is a fused node's body.
+  absl::Status ParseGraphBlock(v1::Graph* g, int depth) {
     if (!Keyword("graph")) return Error("expected 'graph'");
     if (!Consume('(')) return Error("expected '('");
     if (!Consume(')')) {
       while (true) {
-        if (auto st = ParsePlaceholder(g.add_placeholders()); !st.ok()) {
+        if (auto st = ParsePlaceholder(g->add_placeholders()); !st.ok()) {
           return st;
         }
         if (Consume(')')) break;
@@ -175,25 +307,22 @@ class Parser {
     while (true) {
       SkipSpace();
       if (Keyword("return")) break;
-      if (auto st = ParseNode(g.add_nodes()); !st.ok()) return st;
+      if (auto st = ParseStatement(g, depth); !st.ok()) return st;
     }
     if (!Consume('(')) return Error("expected '(' after return");
     if (!Consume(')')) {
       while (true) {
         auto a = ParseValue();
         if (!a.ok()) return a.status();
-        *g.add_outputs() = *std::move(a);
+        *g->add_outputs() = *std::move(a);
         if (Consume(')')) break;
         if (!Consume(',')) return Error("expected ',' or ')'");
       }
     }
     if (!Consume('}')) return Error("expected '}'");
-    SkipSpace();
-    if (pos_ != text_.size()) return Error("trailing text after the graph");
-    return g;
+    return absl::OkStatus();
   }
 
- private:
   void SkipSpace() {
     while (pos_ < text_.size()) {
       if (std::isspace(static_cast<unsigned char>(text_[pos_]))) {
@@ -460,10 +589,10 @@ class Parser {
     return TensorType(p->mutable_tensor());
   }
 
-  absl::Status ParseNode(v1::Node* n) {
+  // A node, or a constant: `%c = constant([1.0, 2.0]) : f32[2]`.
+  absl::Status ParseStatement(v1::Graph* g, int depth) {
     auto name = ValueName();
     if (!name.ok()) return name.status();
-    n->set_name(*name);
     if (!Consume('=')) return Error("expected '='");
     SkipSpace();
     size_t start = pos_;
@@ -471,7 +600,156 @@ class Parser {
            !std::isspace(static_cast<unsigned char>(text_[pos_]))) {
       ++pos_;
     }
-    n->set_target(std::string(text_.substr(start, pos_ - start)));
+    std::string target(text_.substr(start, pos_ - start));
+    if (target == "constant") {
+      v1::GraphConstant* c = g->add_constants();
+      c->set_name(*name);
+      return ParseConstant(c->mutable_value());
+    }
+    v1::Node* n = g->add_nodes();
+    n->set_name(*name);
+    n->set_target(target);
+    if (auto st = ParseNodeRest(n); !st.ok()) return st;
+    if (Consume('{')) {
+      if (depth > 0) return Error("fused nodes do not nest");
+      FusedKernelSpec spec;
+      if (auto st = ParseKernel(&spec); !st.ok()) return st;
+      kernels_[*name] = std::move(spec);
+    }
+    return absl::OkStatus();
+  }
+
+  // `([v, ...]) : type` of a constant.
+  absl::Status ParseConstant(v1::Tensor* t) {
+    if (!Consume('(')) return Error("expected '(' after constant");
+    if (!Consume('[')) return Error("expected '[' and the constant's values");
+    std::vector<v1::Argument> items;
+    if (!Consume(']')) {
+      while (true) {
+        auto v = ParseValue();
+        if (!v.ok()) return v.status();
+        if (!v->has_int_value() && !v->has_float_value() &&
+            !v->has_bool_value()) {
+          return Error("a constant's elements are numbers or bools");
+        }
+        items.push_back(*std::move(v));
+        if (Consume(']')) break;
+        if (!Consume(',')) return Error("expected ',' or ']'");
+      }
+    }
+    if (!Consume(')')) return Error("expected ')'");
+    if (!Consume(':')) return Error("expected ':' and the constant's type");
+    v1::TensorMeta meta;
+    if (auto st = TensorType(&meta); !st.ok()) return st;
+    auto static_value = [&](const v1::Dim& d, int64_t* out) {
+      if (!d.has_expr()) {
+        *out = d.static_size();
+        return true;
+      }
+      return false;
+    };
+    t->set_dtype(meta.dtype());
+    *t->mutable_device() = meta.device();
+    t->set_requires_grad(meta.requires_grad());
+    int64_t numel = 1;
+    for (const v1::Dim& d : meta.sizes()) {
+      int64_t v;
+      if (!static_value(d, &v)) return Error("a constant's sizes are static");
+      t->add_sizes(v);
+      numel *= v;
+    }
+    for (const v1::Dim& d : meta.strides()) {
+      int64_t v;
+      if (!static_value(d, &v)) return Error("a constant's strides are static");
+      t->add_strides(v);
+    }
+    if (meta.has_storage_offset()) {
+      int64_t v;
+      if (!static_value(meta.storage_offset(), &v)) {
+        return Error("a constant's offset is static");
+      }
+      t->set_storage_offset(v);
+    }
+    if (static_cast<int64_t>(items.size()) != numel) {
+      return Error(absl::StrFormat("%d values for a constant of %d elements",
+                                   items.size(), numel));
+    }
+    auto dtype_or = DTypeFromProto(meta.dtype(), "dtype");
+    if (!dtype_or.ok()) return dtype_or.status();
+    DType dtype = *dtype_or;
+    int64_t es = ElementSize(dtype);
+    std::string raw(items.size() * es, '\0');
+    for (size_t i = 0; i < items.size(); ++i) {
+      rt::Scalar sc = items[i].has_int_value()
+                          ? rt::Scalar::Int(items[i].int_value())
+                      : items[i].has_float_value()
+                          ? rt::Scalar::Float(items[i].float_value())
+                          : rt::Scalar::Bool(items[i].bool_value());
+      rt::StoreScalar(sc, dtype, reinterpret_cast<uint8_t*>(&raw[i * es]));
+    }
+    t->set_raw(std::move(raw));
+    return absl::OkStatus();
+  }
+
+  // `kind=..., shape=[...], reduce_dims=[...], input_dims=[[...], ...]`, the
+  // body `graph(...) {...}`, then `}`.
+  absl::Status ParseKernel(FusedKernelSpec* spec) {
+    bool have_kind = false;
+    while (true) {
+      std::string key = Word();
+      if (key == "graph") {
+        pos_ -= key.size();
+        break;
+      }
+      if (key.empty()) return Error("expected a kernel attribute or 'graph'");
+      if (!Consume('=')) return Error("expected '=' after the attribute");
+      if (key == "kind") {
+        std::string kind = Word();
+        auto k = FusionKindFromName(kind);
+        if (!k) return Error(absl::StrCat("unknown fusion kind '", kind, "'"));
+        spec->kind = *k;
+        have_kind = true;
+      } else if (key == "shape") {
+        if (!Consume('[')) return Error("expected '['");
+        if (auto st = ExprList(']', &spec->shape); !st.ok()) return st;
+      } else if (key == "reduce_dims" || key == "input_dims") {
+        auto v = ParseValue();
+        if (!v.ok()) return v.status();
+        auto ints = [&](const v1::Argument& a,
+                        std::vector<int64_t>* out) -> absl::Status {
+          if (a.has_ints()) {
+            out->assign(a.ints().values().begin(), a.ints().values().end());
+            return absl::OkStatus();
+          }
+          return Error(absl::StrCat("expected a list of ints for ", key));
+        };
+        if (key == "reduce_dims") {
+          if (auto st = ints(*v, &spec->reduce_dims); !st.ok()) return st;
+        } else if (v->has_ints() && v->ints().values_size() == 0) {
+          spec->input_dims.clear();
+        } else if (v->has_list()) {
+          for (const v1::Argument& e : v->list().values()) {
+            std::vector<int64_t> d;
+            if (auto st = ints(e, &d); !st.ok()) return st;
+            spec->input_dims.emplace_back(d.begin(), d.end());
+          }
+        } else {
+          return Error("expected a list of lists for input_dims");
+        }
+      } else {
+        return Error(absl::StrCat("unknown kernel attribute '", key, "'"));
+      }
+      Consume(',');
+    }
+    if (!have_kind) return Error("a kernel needs kind=...");
+    if (auto st = ParseGraphBlock(&spec->body, /*depth=*/1); !st.ok()) {
+      return st;
+    }
+    if (!Consume('}')) return Error("expected '}' after the kernel body");
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseNodeRest(v1::Node* n) {
     if (!Consume('(')) return Error("expected '(' after the op name");
     if (!Consume(')')) {
       while (true) {
@@ -697,6 +975,7 @@ class Parser {
 
   std::string_view text_;
   size_t pos_ = 0;
+  absl::flat_hash_map<std::string, FusedKernelSpec> kernels_;
 };
 
 }  // namespace
@@ -706,9 +985,17 @@ absl::StatusOr<v1::Graph> ParseGraphToProto(std::string_view text) {
 }
 
 absl::StatusOr<std::unique_ptr<Graph>> ParseGraph(std::string_view text) {
-  auto proto = ParseGraphToProto(text);
+  Parser parser(text);
+  auto proto = parser.Parse();
   if (!proto.ok()) return proto.status();
-  return GraphFromProto(*proto);
+  if (parser.kernels().empty()) return GraphFromProto(*proto);
+  ConvertOptions options;
+  options.fused_kernels = &parser.kernels();
+  auto graph = GraphFromProto(*proto, options);
+  if (!graph.ok()) return graph.status();
+  // Fused nodes are checked against their bodies by the verifier.
+  if (auto st = VerifyGraph(**graph); !st.ok()) return st;
+  return graph;
 }
 
 }  // namespace kiln::ir

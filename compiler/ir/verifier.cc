@@ -84,17 +84,16 @@ absl::Status VerifyConstant(const Value* c, int i) {
   const TensorType& t = c->type();
   if (!StaticList(t.sizes) || !StaticList(t.strides) || !t.storage_offset ||
       !t.storage_offset->AsConst()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": a constant's type is static, got ",
-                     t.ToString()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": a constant's type is static, got ", t.ToString()));
   }
   int64_t numel = 1;
   for (const ExprRef& e : t.sizes) numel *= *e->AsConst();
   int64_t want = numel * ElementSize(t.dtype);
   if (static_cast<int64_t>(c->constant_data().size()) != want) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %d bytes of data for %s (%d expected)", where,
-        c->constant_data().size(), t.ToString(), want));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %d bytes of data for %s (%d expected)", where,
+                        c->constant_data().size(), t.ToString(), want));
   }
   return absl::OkStatus();
 }
@@ -120,9 +119,9 @@ absl::Status VerifyFusedNode(const Node& n, const std::string& where,
   const Arg& inputs = n.arg(0);
   if (inputs.kind != Arg::Kind::kValueList ||
       static_cast<int>(inputs.values.size()) != body.num_placeholders()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %d inputs for a body of %d placeholders", where,
-        inputs.values.size(), body.num_placeholders()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %d inputs for a body of %d placeholders", where,
+                        inputs.values.size(), body.num_placeholders()));
   }
   for (int i = 0; i < body.num_placeholders(); ++i) {
     const Value* in = inputs.values[i];
@@ -151,9 +150,9 @@ absl::Status VerifyFusedNode(const Node& n, const std::string& where,
   }
   auto layout = ComputeFusionLayout(k->kind, body);
   if (!layout.ok()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %s kernel: %s", where, FusionKindName(k->kind),
-        layout.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %s kernel: %s", where, FusionKindName(k->kind),
+                        layout.status().message()));
   }
   if (!SameExprList(layout->shape, k->shape) ||
       layout->reduce_dims != k->reduce_dims ||
@@ -168,7 +167,9 @@ absl::Status VerifyFusedNode(const Node& n, const std::string& where,
 
 }  // namespace
 
-absl::Status VerifyGraph(const Graph& graph) { return VerifyGraphIn(graph, {}); }
+absl::Status VerifyGraph(const Graph& graph) {
+  return VerifyGraphIn(graph, {});
+}
 
 namespace {
 

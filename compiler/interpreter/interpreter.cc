@@ -1,5 +1,7 @@
 #include "compiler/interpreter/interpreter.h"
 
+#include <cstring>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -25,16 +27,60 @@ void BindOrDefer(
   deferred->emplace_back(expr, actual, std::move(path));
 }
 
+absl::StatusOr<sym::Bindings> BindInputsWith(
+    const ir::Graph& graph, const std::vector<RuntimeValue>& inputs,
+    sym::Bindings bindings);
+absl::StatusOr<std::vector<RuntimeValue>> RunGraphWith(
+    const ir::Graph& graph, const std::vector<RuntimeValue>& inputs,
+    const sym::Bindings& outer);
+
 }  // namespace
+
+absl::StatusOr<rt::Tensor> ConstantTensor(const ir::Value& constant) {
+  if (!constant.is_constant()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", constant.name(), "' is not a constant"));
+  }
+  const ir::TensorType& type = constant.type();
+  std::vector<int64_t> sizes, strides;
+  for (const ir::ExprRef& e : type.sizes)
+    sizes.push_back(e->AsConst().value_or(-1));
+  for (const ir::ExprRef& e : type.strides) {
+    strides.push_back(e->AsConst().value_or(-1));
+  }
+  auto t = rt::Tensor::EmptyStrided(
+      type.dtype, sizes, strides, type.storage_offset->AsConst().value_or(-1));
+  if (!t.ok()) return t.status();
+  const std::string& data = constant.constant_data();
+  int64_t es = t->element_size();
+  if (static_cast<int64_t>(data.size()) != t->numel() * es) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("constant '%s': %d bytes for %d elements",
+                        constant.name(), data.size(), t->numel()));
+  }
+  int64_t i = 0;
+  rt::ForEachIndex(t->sizes(), [&](const int64_t* idx) {
+    std::memcpy(t->ElementPtr(idx), data.data() + i * es, es);
+    ++i;
+  });
+  return *std::move(t);
+}
 
 absl::StatusOr<sym::Bindings> BindInputs(
     const ir::Graph& graph, const std::vector<RuntimeValue>& inputs) {
+  return BindInputsWith(graph, inputs, {});
+}
+
+namespace {
+
+absl::StatusOr<sym::Bindings> BindInputsWith(
+    const ir::Graph& graph, const std::vector<RuntimeValue>& inputs,
+    sym::Bindings bindings) {
   if (static_cast<int>(inputs.size()) != graph.num_placeholders()) {
     return absl::InvalidArgumentError(
         absl::StrFormat("the graph takes %d inputs, got %d",
                         graph.num_placeholders(), inputs.size()));
   }
-  sym::Bindings bindings;
   std::vector<std::tuple<ir::ExprRef, int64_t, std::string>> deferred;
   for (int i = 0; i < graph.num_placeholders(); ++i) {
     const ir::Value* p = graph.placeholder(i);
@@ -121,14 +167,47 @@ absl::StatusOr<sym::Bindings> BindInputs(
   return bindings;
 }
 
-absl::StatusOr<std::vector<RuntimeValue>> RunGraph(
-    const ir::Graph& graph, const std::vector<RuntimeValue>& inputs) {
-  auto bindings_or = BindInputs(graph, inputs);
+// A kiln::fused node: its body, run on the node's inputs with the
+// enclosing graph's bindings.
+absl::Status RunFusedNode(const ir::Node& node, const sym::Bindings& bindings,
+                          const ops::KernelContext::Lookup& lookup,
+                          std::vector<rt::Tensor>* outputs) {
+  const ir::FusedKernel* kernel = node.fused();
+  if (kernel == nullptr || kernel->body == nullptr) {
+    return absl::InternalError("a kiln::fused node without a kernel");
+  }
+  std::vector<RuntimeValue> inputs;
+  for (const ir::Value* v : node.Operands()) {
+    const RuntimeValue* rv = lookup(v);
+    if (rv == nullptr) return absl::InternalError("input not computed");
+    inputs.push_back(*rv);
+  }
+  auto out = RunGraphWith(*kernel->body, inputs, bindings);
+  if (!out.ok()) {
+    return absl::Status(out.status().code(),
+                        absl::StrCat("body: ", out.status().message()));
+  }
+  outputs->resize(out->size());
+  for (size_t i = 0; i < out->size(); ++i) {
+    (*outputs)[i] = std::move((*out)[i].tensor);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<RuntimeValue>> RunGraphWith(
+    const ir::Graph& graph, const std::vector<RuntimeValue>& inputs,
+    const sym::Bindings& outer) {
+  auto bindings_or = BindInputsWith(graph, inputs, outer);
   if (!bindings_or.ok()) return bindings_or.status();
   const sym::Bindings& bindings = *bindings_or;
   absl::flat_hash_map<const ir::Value*, RuntimeValue> values;
   for (int i = 0; i < graph.num_placeholders(); ++i) {
     values[graph.placeholder(i)] = inputs[i];
+  }
+  for (const auto& c : graph.constants()) {
+    auto t = ConstantTensor(*c);
+    if (!t.ok()) return t.status();
+    values[c.get()] = RuntimeValue::OfTensor(*std::move(t));
   }
   auto lookup = [&](const ir::Value* v) -> const RuntimeValue* {
     auto it = values.find(v);
@@ -137,12 +216,14 @@ absl::StatusOr<std::vector<RuntimeValue>> RunGraph(
   for (const auto& node : graph.nodes()) {
     std::string where =
         absl::StrFormat("nodes[%d] (%s)", node->index(), node->op().name());
-    if (!node->op().has_reference()) {
+    if (node->fused() == nullptr && !node->op().has_reference()) {
       return absl::UnimplementedError(
           absl::StrCat(where, ": no reference implementation"));
     }
     ops::KernelContext kc(*node, bindings, lookup);
-    absl::Status st = node->op().reference()(kc);
+    absl::Status st = node->fused() != nullptr
+                          ? RunFusedNode(*node, bindings, lookup, &kc.outputs())
+                          : node->op().reference()(kc);
     if (!st.ok()) {
       return absl::Status(st.code(), absl::StrCat(where, ": ", st.message()));
     }
@@ -191,6 +272,13 @@ absl::StatusOr<std::vector<RuntimeValue>> RunGraph(
     }
   }
   return outputs;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RuntimeValue>> RunGraph(
+    const ir::Graph& graph, const std::vector<RuntimeValue>& inputs) {
+  return RunGraphWith(graph, inputs, {});
 }
 
 }  // namespace kiln::interp

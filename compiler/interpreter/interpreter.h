@@ -36,9 +36,15 @@ absl::StatusOr<sym::Bindings> BindInputs(
 
 // Runs `graph`; returns one value per graph output (kNone for None
 // outputs, kScalar for int/float/bool outputs). A failing node gives its
-// error prefixed with `nodes[i] (op)`.
+// error prefixed with `nodes[i] (op)`. Constants are materialized with
+// their type's layout; a `kiln::fused` node runs its kernel body (with this
+// graph's symbol bindings), so fused graphs compute what unfused ones do.
 absl::StatusOr<std::vector<RuntimeValue>> RunGraph(
     const ir::Graph& graph, const std::vector<RuntimeValue>& inputs);
+
+// A constant value (ir::Value::is_constant()) as a tensor with the layout
+// of its type.
+absl::StatusOr<rt::Tensor> ConstantTensor(const ir::Value& constant);
 
 }  // namespace kiln::interp
 

@@ -163,5 +163,62 @@ graph(%x: i64[2], %y: i64[2]) {
       HasSubstr("nodes[0] (aten::floor_divide.default): ZeroDivisionError"));
 }
 
+TEST(InterpreterTest, ConstantsHaveTheirTypesLayout) {
+  auto g = Parse(R"(
+graph(%x: f32[2, 3]) {
+  %c = constant([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]) : f32[2, 3]{1, 2}
+  %b = constant([True, False, True]) : b8[3]
+  %add = aten::add.Tensor(%x, %c) : f32[2, 3]
+  %w = aten::where.self(%b, %add, %x) : f32[2, 3]
+  return (%w, %c)
+})");
+  ASSERT_NE(g, nullptr);
+  auto out = RunGraph(*g, {T(DType::kFloat32, {2, 3}, {0, 0, 0, 10, 10, 10})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT((*out)[0].tensor.ToDoubles(), ElementsAre(1, 0, 3, 14, 10, 16));
+  EXPECT_THAT((*out)[1].tensor.strides(), ElementsAre(1, 2));
+}
+
+TEST(InterpreterTest, FusedNodeRunsItsBodyWithTheGraphsSymbols) {
+  auto bad = ir::ParseGraph(R"(
+graph(%x: f32[s0, 3], %y: f32[3]) {
+  %v = aten::view.default(%x, [3*s0]) : f32[3*s0]
+  %f = kiln::fused.default([%x, %y, %v]) : (f32[s0, 3], f32[s0]) {
+    kind=reduction, shape=[s0, 3], reduce_dims=[1], input_dims=[[0, 1], [1], [1]]
+    graph(%x: f32[s0, 3], %y: f32[3], %v: f32[3*s0]) {
+      %mul = aten::mul.Tensor(%x, %y) : f32[s0, 3]
+      %sum = aten::sum.dim_IntList(%mul, [1]) : f32[s0]
+      %neg = aten::neg.default(%sum) : f32[s0]
+      return (%mul, %neg)
+    }
+  }
+  return (%f#0, %f#1)
+})");
+  // The flat view is not read along the iteration space.
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("body input 'v' is not used"));
+  auto g = Parse(R"(
+graph(%x: f32[s0, 3], %y: f32[3]) {
+  %f = kiln::fused.default([%x, %y]) : (f32[s0, 3], f32[s0]) {
+    kind=reduction, shape=[s0, 3], reduce_dims=[1], input_dims=[[0, 1], [1]]
+    graph(%x: f32[s0, 3], %y: f32[3]) {
+      %mul = aten::mul.Tensor(%x, %y) : f32[s0, 3]
+      %sum = aten::sum.dim_IntList(%mul, [1]) : f32[s0]
+      %div = aten::div.Scalar(%sum, s0) : f32[s0]
+      return (%mul, %div)
+    }
+  }
+  return (%f#0, %f#1)
+})");
+  ASSERT_NE(g, nullptr);
+  auto out = RunGraph(*g, {T(DType::kFloat32, {2, 3}, {1, 2, 3, 4, 5, 6}),
+                           T(DType::kFloat32, {3}, {1, 10, 100})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT((*out)[0].tensor.ToDoubles(),
+              ElementsAre(1, 20, 300, 4, 50, 600));
+  EXPECT_THAT((*out)[1].tensor.ToDoubles(), ElementsAre(321 / 2.0, 654 / 2.0));
+}
+
 }  // namespace
 }  // namespace kiln::interp

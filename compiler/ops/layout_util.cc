@@ -23,8 +23,7 @@ const Arg& IntArgs::arg(int i) const {
 }
 
 const std::string& IntArgs::name(int i) const {
-  const Schema& s =
-      infer_ ? infer_->schema() : kernel_->node().op().schema();
+  const Schema& s = infer_ ? infer_->schema() : kernel_->node().op().schema();
   return s.arguments[i].name;
 }
 
@@ -77,9 +76,9 @@ absl::StatusOr<int64_t> IntArgs::StaticInt(int i) const {
   auto v = Int(i);
   if (!v.ok()) return v.status();
   if (auto c = (*v)->AsConst()) return *c;
-  return absl::UnimplementedError(absl::StrFormat(
-      "argument '%s' is symbolic (%s); it must be static", name(i),
-      (*v)->ToString()));
+  return absl::UnimplementedError(
+      absl::StrFormat("argument '%s' is symbolic (%s); it must be static",
+                      name(i), (*v)->ToString()));
 }
 
 absl::StatusOr<std::vector<int64_t>> IntArgs::StaticIntList(int i) const {
@@ -142,6 +141,49 @@ absl::StatusOr<rt::Tensor> AllocateLike(const TensorType& type) {
   if (!offset.ok()) return offset.status();
   return rt::Tensor::EmptyStrided(type.dtype, *std::move(sizes),
                                   *std::move(strides), (*offset)[0]);
+}
+
+// --- views
+// --------------------------------------------------------------------
+
+InferFn InferView(ViewGeometry geometry) {
+  return [geometry](const InferContext& ctx)
+             -> absl::StatusOr<std::vector<InferredOutput>> {
+    auto types = geometry(ctx.tensor(0), IntArgs(ctx));
+    if (!types.ok()) return types.status();
+    std::vector<InferredOutput> out;
+    for (TensorType& t : *types) out.emplace_back(std::move(t));
+    return out;
+  };
+}
+
+ReferenceFn RunView(ViewGeometry geometry) {
+  return [geometry](KernelContext& kc) -> absl::Status {
+    const rt::Tensor& self = kc.tensor(0);
+    auto types = geometry(ConstType(self), IntArgs(kc));
+    if (!types.ok()) return types.status();
+    if (static_cast<int>(types->size()) != kc.node().num_outputs()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "the op gives %d outputs on these inputs, the graph declares %d",
+          types->size(), kc.node().num_outputs()));
+    }
+    for (size_t i = 0; i < types->size(); ++i) {
+      auto v = ViewAs(self, (*types)[i]);
+      if (!v.ok()) return v.status();
+      kc.SetOutput(static_cast<int>(i), *std::move(v));
+    }
+    return absl::OkStatus();
+  };
+}
+
+TensorType NarrowType(const TensorType& self, int64_t dim, const ExprRef& start,
+                      const ExprRef& length) {
+  TensorType out = TensorType::Strided(self.dtype, self.sizes, self.strides,
+                                       self.storage_offset, self.device);
+  out.sizes[dim] = length;
+  out.storage_offset =
+      Expr::Add(self.storage_offset, Expr::Mul(start, self.strides[dim]));
+  return out;
 }
 
 // --- signs -------------------------------------------------------------------
@@ -242,8 +284,10 @@ std::optional<bool> IsContiguousIn(const TensorType& t, MemoryFormat format) {
     if (t.rank() != want) return false;
     order = ChannelsLastOrder(want);
   }
-  for (const ExprRef& s : t.sizes) {
-    if (s->AsConst() == 0) return true;  // no elements: any layout
+  if (format == MemoryFormat::kContiguous) {
+    for (const ExprRef& s : t.sizes) {
+      if (s->AsConst() == 0) return true;  // no elements: any layout
+    }
   }
   ExprRef expected = ir::Const(1);
   for (int d : order) {
@@ -284,9 +328,9 @@ absl::StatusOr<std::vector<ExprRef>> FormatStrides(
     case MemoryFormat::kChannelsLast3d: {
       int want = format == MemoryFormat::kChannelsLast ? 4 : 5;
       if (static_cast<int>(sizes.size()) != want) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "required rank %d tensor to use %s format", want,
-            want == 4 ? "channels_last" : "channels_last_3d"));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("required rank %d tensor to use %s format", want,
+                            want == 4 ? "channels_last" : "channels_last_3d"));
       }
       // ATen's get_channels_last_strides: sizes of 0 or 1 count as 1.
       std::vector<ExprRef> strides(sizes.size());
@@ -302,7 +346,8 @@ absl::StatusOr<std::vector<ExprRef>> FormatStrides(
     case MemoryFormat::kPreserve:
       break;
   }
-  return absl::InvalidArgumentError("preserve_format has no strides of its own");
+  return absl::InvalidArgumentError(
+      "preserve_format has no strides of its own");
 }
 
 absl::StatusOr<LayoutResult> LikeLayout(const TensorType& self,

@@ -14,6 +14,7 @@
 #ifndef KILN_COMPILER_OPS_LAYOUT_UTIL_H_
 #define KILN_COMPILER_OPS_LAYOUT_UTIL_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +69,21 @@ absl::StatusOr<rt::Tensor> ViewAs(const rt::Tensor& base,
                                   const ir::TensorType& type);
 // A fresh zero-filled tensor with the (constant) layout of `type`.
 absl::StatusOr<rt::Tensor> AllocateLike(const ir::TensorType& type);
+
+// Views as geometry functions: the output types of a view op from its
+// input's type and its integer arguments. InferView runs the geometry on
+// the IR type; RunView on the run-time input's constant type and returns
+// views of the input's storage (one per output; a count that differs from
+// the node's outputs is an error).
+using ViewTypes = std::vector<ir::TensorType>;
+using ViewGeometry = std::function<absl::StatusOr<ViewTypes>(
+    const ir::TensorType& self, const IntArgs& args)>;
+InferFn InferView(ViewGeometry geometry);
+ReferenceFn RunView(ViewGeometry geometry);
+
+// Tensor::narrow's type: `length` elements of `dim` from `start`.
+ir::TensorType NarrowType(const ir::TensorType& self, int64_t dim,
+                          const ExprRef& start, const ExprRef& length);
 
 // Static non-negativity / negativity of an integer expression: constants,
 // and symbols (sizes) combined by +, * (with non-negative constants),

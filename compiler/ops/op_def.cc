@@ -218,6 +218,11 @@ OpDefBuilder::OpDefBuilder(std::string_view schema)
   }
   def_->schema_ = *std::move(parsed);
   def_->name_ = def_->schema_.FullName();
+  for (size_t i = 0; i < def_->schema_.arguments.size(); ++i) {
+    if (def_->schema_.arguments[i].is_mutable()) {
+      def_->mutated_args_.push_back(static_cast<int>(i));
+    }
+  }
 }
 
 OpDefBuilder& OpDefBuilder::Category(OpCategory c) {
@@ -271,6 +276,20 @@ const OpDef& GetOp(std::string_view name) {
     std::abort();
   }
   return *op;
+}
+
+std::vector<int> MutatedInputs(const ir::Graph& graph) {
+  std::vector<int> out;
+  for (const auto& node : graph.nodes()) {
+    for (int i : node->op().mutated_args()) {
+      node->arg(i).ForEachValue([&](const ir::Value* v) {
+        if (v->is_placeholder()) out.push_back(v->index());
+      });
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 OpRegistrar::OpRegistrar(OpDefBuilder& builder) {

@@ -53,7 +53,9 @@ enum class OpCategory : uint8_t {
   kReduction,
   kNormalization,  // softmax, layer norm and their backwards
   kView,           // outputs alias an input's storage
-  kLayout,         // layout changes that copy (clone, contiguous, _to_copy)
+  kLayout,         // layout changes that copy (clone, _to_copy), or return
+                   // the input itself when it already has the layout
+                   // (contiguous, reshape: their schemas say Tensor(a))
   kMatmul,
   kCreation,
   kDataMovement,  // cat, gather, index_select, padding, ...
@@ -194,6 +196,11 @@ class OpDef {
   const ReferenceFn& reference() const { return reference_; }
   // Non-null for pointwise ops.
   const PointwiseSpec* pointwise() const { return pointwise_.get(); }
+  // Schema positions of the arguments the op writes in place (annotated
+  // `Tensor(a!)`), e.g. {0} for aten::copy_. Nodes of such ops have side
+  // effects: passes must keep them even when their outputs are unused, and
+  // must not move other uses of those arguments across them.
+  const std::vector<int>& mutated_args() const { return mutated_args_; }
 
  private:
   friend class OpDefBuilder;
@@ -203,6 +210,7 @@ class OpDef {
   InferFn infer_;
   ReferenceFn reference_;
   std::shared_ptr<const PointwiseSpec> pointwise_;
+  std::vector<int> mutated_args_;
 };
 
 // Fluent construction of an OpDef; KILN_REGISTER_OP registers the result.
@@ -241,6 +249,13 @@ class OpRegistry {
 
 // Convenience: Find or CHECK-fail (tests, passes that create known ops).
 const OpDef& GetOp(std::string_view name);
+
+// The graph inputs a graph mutates: placeholder indices (ascending, each
+// once) that some node writes in place through a mutated argument
+// (OpDef::mutated_args; after functionalization, a trailing `aten::copy_`
+// into a placeholder). This is kiln.v1.OutputSpec.mutated_inputs; the
+// interpreter writes the new values into the input tensors' storage.
+std::vector<int> MutatedInputs(const ir::Graph& graph);
 
 class OpRegistrar {
  public:

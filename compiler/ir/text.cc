@@ -52,6 +52,9 @@ std::string FloatElementToString(double v, DType dtype) {
   if (dtype == DType::kFloat64 || std::isnan(v) || std::isinf(v)) {
     return FloatToString(v);
   }
+  if (v == std::floor(v) && std::fabs(v) < 1e16) {
+    return absl::StrFormat("%.1f", v);  // exact: 65504.0, not 6.55e+04
+  }
   int64_t es = ElementSize(dtype);
   uint8_t want[8] = {0}, got[8] = {0};
   rt::ConvertElement(reinterpret_cast<const uint8_t*>(&v), DType::kFloat64,

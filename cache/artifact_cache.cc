@@ -199,6 +199,12 @@ absl::StatusOr<std::unique_ptr<CacheImpl>> CacheImpl::Open(
   if (!store.ok()) return store.status();
   impl->store_ = std::move(*store);
   if (absl::Status s = impl->LoadIndex(); !s.ok()) return s;
+  for (Family family : impl->store_->FamiliesToSalvage()) {
+    // A write of the previous run found a damaged block: rebuild before
+    // anything else is written.
+    absl::MutexLock lock(&impl->write_mu_);
+    if (absl::Status s = impl->SalvageLocked(family); !s.ok()) return s;
+  }
   {
     // A budget smaller than what an earlier run left behind applies now.
     absl::MutexLock lock(&impl->write_mu_);

@@ -302,6 +302,12 @@ class CacheImpl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void RemoveCorrupt(const std::shared_ptr<CacheEntry>& entry,
                      const absl::Status& why);
+  // Rebuilds a damaged family from its readable records (Store::
+  // RebuildFamily) so the damaged block cannot stop later writes. Lost
+  // artifacts are removed with their entries and counted; lost entry lists,
+  // hints and metadata are rewritten from the index.
+  absl::Status SalvageLocked(Family family)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void LogRemoval(const CacheEntry& entry, RemovalReason reason) const;
 
   ArtifactCacheOptions options_;

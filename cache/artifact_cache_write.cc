@@ -198,6 +198,82 @@ void CacheImpl::RemoveCorrupt(const std::shared_ptr<CacheEntry>& entry,
       entry->artifact_key, entry->graph_digest, entry->guards_digest,
       entry->target, why.ToString());
   RemoveLocked({entry}, RemovalReason::kCorrupt).IgnoreError();  // logged
+  if (IsStorageCorruption(why)) {
+    // RocksDB itself found the damage: the block stays in its SST file
+    // until the family is rebuilt, and a compaction reading it would stop
+    // every later write.
+    absl::Status s = SalvageLocked(Family::kArtifacts);
+    if (!s.ok()) {
+      spdlog::error("artifact cache: rebuilding the artifacts family: {}",
+                    s.ToString());
+    }
+  }
+}
+
+absl::Status CacheImpl::SalvageLocked(Family family) {
+  std::vector<std::string> keys;
+  std::vector<std::shared_ptr<CacheEntry>> entries;
+  absl::flat_hash_map<std::string, std::string> from_index;  // key -> record
+  {
+    absl::ReaderMutexLock lock(&index_mu_);
+    for (const auto& [key, e] : by_key_) entries.push_back(e);
+    if (family == Family::kEntries) {
+      for (const auto& [graph, state] : graphs_) {
+        for (const auto& list : state.lists) {
+          from_index[EntryListRecordKey(list->graph_digest, list->target)] =
+              SerializeDeterministic(list->ToRecord());
+        }
+        if (!state.hints.empty()) {
+          records::GraphHints h;
+          for (const auto& hint : state.hints) *h.add_hints() = hint;
+          from_index[HintsRecordKey(graph)] = SerializeDeterministic(h);
+        }
+      }
+    }
+  }
+  if (family == Family::kEntries) {
+    for (const auto& [key, record] : from_index) keys.push_back(key);
+  } else {
+    for (const auto& e : entries) keys.push_back(e->artifact_key);
+    if (family == Family::kMetadata) {
+      for (const auto& e : entries) {
+        from_index[e->artifact_key] = SerializeDeterministic(e->ToMetadata());
+      }
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<std::string>> lost =
+      store_->RebuildFamily(family, keys);
+  if (!lost.ok()) return lost.status();
+  spdlog::warn(
+      "artifact cache: rebuilt a damaged store family in {}; {} "
+      "records unreadable",
+      absl::FormatDuration(absl::Now() - start), lost->size());
+  if (lost->empty()) return absl::OkStatus();
+  if (family == Family::kArtifacts) {
+    absl::flat_hash_set<std::string> gone_keys(lost->begin(), lost->end());
+    std::vector<std::shared_ptr<CacheEntry>> gone;
+    for (const auto& e : entries) {
+      if (gone_keys.contains(e->artifact_key)) gone.push_back(e);
+    }
+    corruptions_.fetch_add(static_cast<int64_t>(gone.size()));
+    for (const auto& e : gone) {
+      spdlog::error(
+          "artifact cache: DATA_LOSS: artifact_key={} "
+          "(graph_digest={} guards_digest={} target={}) was "
+          "unreadable in the damaged family; removing it",
+          e->artifact_key, e->graph_digest, e->guards_digest, e->target);
+    }
+    return RemoveLocked(gone, RemovalReason::kCorrupt);
+  }
+  // Entry lists, hints and metadata are all in the index: write them back.
+  Store::Batch batch;
+  for (const std::string& key : *lost) {
+    auto it = from_index.find(key);
+    if (it != from_index.end()) batch.Put(family, key, it->second);
+  }
+  return store_->Commit(batch);
 }
 
 absl::StatusOr<std::pair<ArtifactHandle, int>> CacheImpl::Insert(

@@ -14,11 +14,15 @@
 #include <vector>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "rocksdb/db.h"
+#include "rocksdb/metadata.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
@@ -42,6 +46,40 @@ constexpr char kLockFile[] = "kiln.lock";
 constexpr char kDbDir[] = "db";
 
 const char* const kFamilyNames[] = {"artifacts", "entries", "metadata"};
+// Default-family record naming the column family that currently holds a
+// family (absent: the family's own name). Rebuilt families get a new name,
+// "<family>.<generation>".
+constexpr char kFamilyRecordPrefix[] = "kiln/family/";
+// Families a write found damaged (by RocksDB's background error), one name
+// a line, to be rebuilt at the next open.
+constexpr char kSalvageFile[] = "kiln.salvage";
+constexpr char kStorageCorruptionPayload[] = "kiln.dev/storage-corruption";
+
+// The family a column family name belongs to ("artifacts.2" -> artifacts).
+std::string_view BaseName(std::string_view cf_name) {
+  return cf_name.substr(0, cf_name.find('.'));
+}
+
+int FamilyIndex(std::string_view base) {
+  for (int i = 0; i < 3; ++i) {
+    if (base == kFamilyNames[i]) return i;
+  }
+  return -1;
+}
+
+rocksdb::ColumnFamilyOptions FamilyOptions(std::string_view cf_name) {
+  rocksdb::ColumnFamilyOptions cf;
+  if (BaseName(cf_name) == "artifacts") {
+    // Artifacts are compressed by the framing, with their own checksum;
+    // compressing again would only cost time. Large values go to big
+    // blocks.
+    cf.compression = rocksdb::kNoCompression;
+    rocksdb::BlockBasedTableOptions table;
+    table.block_size = 64 << 10;
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  }
+  return cf;
+}
 
 void PutU64(std::string& out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
@@ -59,7 +97,11 @@ uint64_t GetU64(const char* p) {
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = absl::StrCat(std::string(what), ": ", s.ToString());
-  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsCorruption()) {
+    absl::Status status = absl::DataLossError(msg);
+    status.SetPayload(kStorageCorruptionPayload, absl::Cord("1"));
+    return status;
+  }
   if (s.IsNotFound()) return absl::NotFoundError(msg);
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
   if (s.IsNotSupported()) return absl::UnimplementedError(msg);
@@ -279,32 +321,89 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   db_options.max_open_files = 512;
   db_options.IncreaseParallelism(2);
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  families.emplace_back(rocksdb::kDefaultColumnFamilyName,
-                        rocksdb::ColumnFamilyOptions());
-  for (const char* name : kFamilyNames) {
-    rocksdb::ColumnFamilyOptions cf;
-    if (std::string_view(name) == "artifacts") {
-      // Artifacts are compressed by the framing, with their own checksum;
-      // compressing again would only cost time. Large values go to big
-      // blocks.
-      cf.compression = rocksdb::kNoCompression;
-      rocksdb::BlockBasedTableOptions table;
-      table.block_size = 64 << 10;
-      cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Every column family on disk must be opened: the families' current ones
+  // and any a rebuild left behind (dropped below).
+  std::vector<std::string> names;
+  std::error_code ec;
+  if (std::filesystem::exists(store->db_path() + "/CURRENT", ec)) {
+    rocksdb::Status listed =
+        rocksdb::DB::ListColumnFamilies(db_options, store->db_path(), &names);
+    if (!listed.ok()) {
+      return FromRocks(listed, absl::StrCat("cannot list column families of '",
+                                            store->db_path(), "'"));
     }
-    families.emplace_back(name, cf);
+  } else {
+    names = {rocksdb::kDefaultColumnFamilyName};
+    for (const char* name : kFamilyNames) names.push_back(name);
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : names) {
+    families.emplace_back(name, FamilyOptions(name));
   }
   rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, store->db_path(), families,
-                                        &store->handles_, &db);
+  std::vector<rocksdb::ColumnFamilyHandle*> opened;
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, store->db_path(), families, &opened, &db);
   if (!s.ok()) {
     return FromRocks(
         s, absl::StrCat("cannot open RocksDB at '", store->db_path(), "'"));
   }
   store->db_ = db;
+  store->handles_.assign(4, nullptr);
+  for (rocksdb::ColumnFamilyHandle* h : opened) {
+    if (h->GetName() == rocksdb::kDefaultColumnFamilyName) {
+      store->handles_[0] = h;
+    } else {
+      store->other_handles_.push_back(h);
+    }
+  }
   if (absl::Status st = store->CheckSchema(); !st.ok()) return st;
+  if (absl::Status st = store->ResolveFamilies(); !st.ok()) return st;
+  store->ReadSalvageFile();
   return store;
+}
+
+absl::Status Store::ResolveFamilies() {
+  for (int f = 0; f < 3; ++f) {
+    std::string current = kFamilyNames[f];
+    std::string value;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), handles_[0],
+                 absl::StrCat(kFamilyRecordPrefix, kFamilyNames[f]), &value);
+    if (s.ok()) {
+      current = value;
+    } else if (!s.IsNotFound()) {
+      return FromRocks(s, "reading family records");
+    }
+    auto it = std::find_if(other_handles_.begin(), other_handles_.end(),
+                           [&](rocksdb::ColumnFamilyHandle* h) {
+                             return h->GetName() == current;
+                           });
+    if (it == other_handles_.end()) {
+      return absl::DataLossError(absl::StrCat(
+          "store '", options_.data_dir, "' records column family '", current,
+          "' for ", kFamilyNames[f], " but has none of that name"));
+    }
+    handles_[1 + f] = *it;
+    other_handles_.erase(it);
+  }
+  // What a rebuild left behind (its crash before or after the switch): the
+  // families' other column families, dropped without being read.
+  for (auto it = other_handles_.begin(); it != other_handles_.end();) {
+    rocksdb::ColumnFamilyHandle* h = *it;
+    if (FamilyIndex(BaseName(h->GetName())) < 0) {
+      ++it;  // not ours: left alone
+      continue;
+    }
+    spdlog::warn("store: dropping stale column family {}", h->GetName());
+    rocksdb::Status s = db_->DropColumnFamily(h);
+    if (!s.ok()) {
+      spdlog::warn("store: dropping {}: {}", h->GetName(), s.ToString());
+    }
+    db_->DestroyColumnFamilyHandle(h);
+    it = other_handles_.erase(it);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::CheckSchema() {
@@ -377,7 +476,11 @@ absl::StatusOr<std::optional<std::string>> Store::Get(
   rocksdb::ReadOptions read;
   read.verify_checksums = true;
   std::string value;
-  rocksdb::Status s = db_->Get(read, Handle(family), key, &value);
+  rocksdb::Status s;
+  {
+    absl::ReaderMutexLock lock(&handles_mu_);
+    s = db_->Get(read, Handle(family), key, &value);
+  }
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) {
     return FromRocks(
@@ -399,6 +502,7 @@ absl::Status Store::Commit(Batch& batch) {
 
 absl::Status Store::Commit(Batch& batch, bool sync) {
   if (db_ == nullptr) return absl::FailedPreconditionError("store is closed");
+  absl::ReaderMutexLock lock(&handles_mu_);
   rocksdb::WriteBatch wb;
   for (const Batch::Op& op : *batch.ops_) {
     rocksdb::Status s;
@@ -420,13 +524,18 @@ absl::Status Store::Commit(Batch& batch, bool sync) {
   }
   rocksdb::WriteOptions w;
   w.sync = sync;
-  return FromRocks(db_->Write(w, &wb), "writing batch");
+  rocksdb::Status s = db_->Write(w, &wb);
+  // A write refused because RocksDB found a damaged block (in a compaction)
+  // marks that block's family for rebuilding at the next open.
+  if (s.IsCorruption()) NoteCorruptionLocked(s);
+  return FromRocks(s, "writing batch");
 }
 
 absl::Status Store::Scan(
     Family family, std::string_view prefix,
     const std::function<bool(std::string_view, std::string_view)>& fn) const {
   if (db_ == nullptr) return absl::FailedPreconditionError("store is closed");
+  absl::ReaderMutexLock lock(&handles_mu_);
   rocksdb::ReadOptions read;
   read.verify_checksums = true;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, Handle(family)));
@@ -444,14 +553,33 @@ absl::Status Store::Scan(
 
 absl::Status Store::Flush() {
   if (db_ == nullptr) return absl::FailedPreconditionError("store is closed");
-  std::vector<rocksdb::ColumnFamilyHandle*> all(handles_.begin(),
-                                                handles_.end());
+  absl::ReaderMutexLock lock(&handles_mu_);
+  std::vector<rocksdb::ColumnFamilyHandle*> all;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    if (h != nullptr) all.push_back(h);
+  }
   return FromRocks(db_->Flush(rocksdb::FlushOptions(), all), "flushing store");
+}
+
+absl::Status Store::Compact() {
+  if (absl::Status s = Flush(); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&handles_mu_);
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction =
+      rocksdb::BottommostLevelCompaction::kForce;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    if (h == nullptr) continue;
+    rocksdb::Status s = db_->CompactRange(options, h, nullptr, nullptr);
+    if (s.IsCorruption()) NoteCorruptionLocked(s);
+    if (!s.ok()) return FromRocks(s, "compacting store");
+  }
+  return absl::OkStatus();
 }
 
 StoreStats Store::Stats() const {
   StoreStats stats;
   if (db_ == nullptr) return stats;
+  absl::ReaderMutexLock lock(&handles_mu_);
   auto live = [&](Family f) {
     uint64_t v = 0;
     db_->GetIntProperty(Handle(f), "rocksdb.estimate-live-data-size", &v);
@@ -467,9 +595,180 @@ StoreStats Store::Stats() const {
   return stats;
 }
 
+bool IsStorageCorruption(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kDataLoss &&
+         status.GetPayload(kStorageCorruptionPayload).has_value();
+}
+
+std::string Store::SalvagePath() const {
+  return absl::StrCat(options_.data_dir, "/", kSalvageFile);
+}
+
+void Store::ReadSalvageFile() {
+  int fd = ::open(SalvagePath().c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  std::string text;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof(buf))) > 0) text.append(buf, n);
+  ::close(fd);
+  absl::MutexLock lock(&salvage_mu_);
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    int f = FamilyIndex(std::string(absl::StripAsciiWhitespace(line)));
+    if (f >= 0) to_salvage_.insert(static_cast<Family>(f));
+  }
+}
+
+absl::Status Store::WriteSalvageFileLocked() {
+  std::string text;
+  for (Family f : to_salvage_) {
+    absl::StrAppend(&text, kFamilyNames[static_cast<int>(f)], "\n");
+  }
+  std::string path = SalvagePath();
+  if (text.empty()) {
+    ::unlink(path.c_str());
+    return absl::OkStatus();
+  }
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(errno, "writing " + tmp);
+  bool ok = ::write(fd, text.data(), text.size()) ==
+                static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    return ErrnoStatus(errno, "writing " + path);
+  }
+  return absl::OkStatus();
+}
+
+void Store::NoteCorruptionLocked(const rocksdb::Status& s) {
+  // RocksDB names the damaged file ("... in /path/000123.sst offset ...");
+  // its column family says which family to rebuild.
+  std::string message = s.ToString();
+  size_t sst = message.find(".sst");
+  if (sst == std::string::npos) return;
+  size_t begin = message.rfind('/', sst);
+  if (begin == std::string::npos) return;
+  uint64_t number = 0;
+  if (!absl::SimpleAtoi(message.substr(begin + 1, sst - begin - 1), &number)) {
+    return;
+  }
+  std::vector<rocksdb::LiveFileMetaData> files;
+  db_->GetLiveFilesMetaData(&files);
+  for (const rocksdb::LiveFileMetaData& file : files) {
+    uint64_t file_number = 0;
+    std::string name = file.name.substr(file.name.rfind('/') + 1);
+    if (!absl::SimpleAtoi(name.substr(0, name.find('.')), &file_number) ||
+        file_number != number) {
+      continue;
+    }
+    int f = FamilyIndex(BaseName(file.column_family_name));
+    if (f < 0) return;
+    absl::MutexLock lock(&salvage_mu_);
+    if (to_salvage_.insert(static_cast<Family>(f)).second) {
+      spdlog::error(
+          "store: RocksDB found a damaged block in {} ({} family) and stops "
+          "accepting writes; the family is rebuilt from its readable records "
+          "when the store is next opened",
+          db_path() + file.name, kFamilyNames[f]);
+      absl::Status w = WriteSalvageFileLocked();
+      if (!w.ok()) spdlog::error("store: {}", w.ToString());
+    }
+    return;
+  }
+}
+
+std::vector<Family> Store::FamiliesToSalvage() const {
+  absl::MutexLock lock(&salvage_mu_);
+  return std::vector<Family>(to_salvage_.begin(), to_salvage_.end());
+}
+
+absl::StatusOr<std::vector<std::string>> Store::RebuildFamily(
+    Family family, const std::vector<std::string>& keys) {
+  if (db_ == nullptr) return absl::FailedPreconditionError("store is closed");
+  const int f = static_cast<int>(family);
+  rocksdb::ColumnFamilyHandle* old = Handle(family);  // only we swap it
+  const std::string old_name = old->GetName();
+  int generation = 0;
+  size_t dot = old_name.find('.');
+  if (dot != std::string::npos) {
+    absl::SimpleAtoi(old_name.substr(dot + 1), &generation);
+  }
+  const std::string fresh_name =
+      absl::StrCat(kFamilyNames[f], ".", generation + 1);
+  rocksdb::ColumnFamilyHandle* fresh = nullptr;
+  rocksdb::Status s =
+      db_->CreateColumnFamily(FamilyOptions(fresh_name), fresh_name, &fresh);
+  if (!s.ok()) {
+    return FromRocks(s, absl::StrCat("creating column family ", fresh_name));
+  }
+  auto abandon = [&](rocksdb::Status why, std::string_view what) {
+    db_->DropColumnFamily(fresh);
+    db_->DestroyColumnFamilyHandle(fresh);
+    return FromRocks(why, what);
+  };
+  rocksdb::ReadOptions read;
+  read.verify_checksums = true;
+  rocksdb::WriteBatch wb;
+  rocksdb::WriteOptions unsynced;
+  std::vector<std::string> lost;
+  int64_t copied = 0;
+  for (const std::string& key : keys) {
+    std::string value;
+    s = db_->Get(read, old, key, &value);
+    if (s.IsNotFound()) continue;
+    bool whole =
+        s.ok() && (family != Family::kArtifacts || DecodeArtifact(value).ok());
+    if (!whole) {
+      lost.push_back(key);
+      continue;
+    }
+    wb.Put(fresh, key, value);
+    ++copied;
+    if (wb.GetDataSize() > (16 << 20)) {
+      s = db_->Write(unsynced, &wb);
+      if (!s.ok()) return abandon(s, "copying records");
+      wb.Clear();
+    }
+  }
+  // The switch record goes last, fsynced: it makes every copy before it
+  // durable too, so a crash leaves either the old family or the whole new
+  // one in use (the other is dropped at open).
+  wb.Put(handles_[0], absl::StrCat(kFamilyRecordPrefix, kFamilyNames[f]),
+         fresh_name);
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  s = db_->Write(synced, &wb);
+  if (!s.ok()) return abandon(s, "switching column family");
+  {
+    absl::MutexLock lock(&handles_mu_);
+    handles_[1 + f] = fresh;
+  }
+  s = db_->DropColumnFamily(old);
+  if (!s.ok()) {
+    spdlog::warn("store: dropping {}: {} (dropped at the next open)", old_name,
+                 s.ToString());
+  }
+  db_->DestroyColumnFamilyHandle(old);
+  {
+    absl::MutexLock lock(&salvage_mu_);
+    if (to_salvage_.erase(family) > 0) {
+      absl::Status w = WriteSalvageFileLocked();
+      if (!w.ok()) spdlog::error("store: {}", w.ToString());
+    }
+  }
+  spdlog::warn(
+      "store: rebuilt the {} family as column family {}: {} records copied, "
+      "{} unreadable and gone; {} dropped",
+      kFamilyNames[f], fresh_name, copied, lost.size(), old_name);
+  return lost;
+}
+
 absl::Status Store::PutRawForTest(Family family, std::string_view key,
                                   std::string_view value) {
   if (db_ == nullptr) return absl::FailedPreconditionError("store is closed");
+  absl::ReaderMutexLock lock(&handles_mu_);
   rocksdb::WriteOptions w;
   w.sync = options_.sync_writes;
   return FromRocks(db_->Put(w, Handle(family), key, value), "raw put");
@@ -481,7 +780,11 @@ absl::Status Store::Close() {
     // Persist memtables so the next open does not replay the whole WAL, then
     // release handles before the DB, as RocksDB requires.
     result = Flush();
+    handles_.insert(handles_.end(), other_handles_.begin(),
+                    other_handles_.end());
+    other_handles_.clear();
     for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      if (h == nullptr) continue;
       rocksdb::Status s = db_->DestroyColumnFamilyHandle(h);
       if (result.ok() && !s.ok()) result = FromRocks(s, "closing family");
     }

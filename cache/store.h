@@ -5,15 +5,20 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Status;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -133,6 +138,24 @@ class Store {
 
   // Writes memtables to SST files (used before backups and by tests).
   absl::Status Flush();
+  // Flushes, then compacts every family fully (tools and tests).
+  absl::Status Compact();
+
+  // Salvage. RocksDB keeps a damaged SST block in place, and with
+  // paranoid checks the first compaction that reads it stops the store
+  // accepting writes. RebuildFamily copies every record of `family` whose
+  // key is in `keys` and that reads back whole (RocksDB checksums, and the
+  // artifact frame for artifacts) into a fresh column family, switches the
+  // family to it durably, and drops the old one without reading it again.
+  // Returns the keys that could not be read (they are gone afterwards).
+  // Readers may run concurrently; the caller must keep writers of the
+  // family out, and rebuilds must not overlap.
+  absl::StatusOr<std::vector<std::string>> RebuildFamily(
+      Family family, const std::vector<std::string>& keys);
+  // Families a write found damaged (their block failed a compaction), noted
+  // in `<data_dir>/kiln.salvage` and to be rebuilt before new writes; a
+  // successful RebuildFamily clears its entry.
+  std::vector<Family> FamiliesToSalvage() const;
 
   StoreStats Stats() const;
   const StoreOptions& options() const { return options_; }
@@ -152,14 +175,31 @@ class Store {
 
  private:
   Store(StoreOptions options, int lock_fd);
+  // The column family holding `family`; callers hold handles_mu_ (shared),
+  // except RebuildFamily, the only one that swaps it.
   rocksdb::ColumnFamilyHandle* Handle(Family family) const;
   absl::Status CheckSchema();
+  // Picks each family's current column family (see RebuildFamily) and drops
+  // the ones a rebuild left behind.
+  absl::Status ResolveFamilies();
+  std::string SalvagePath() const;
+  void ReadSalvageFile();
+  absl::Status WriteSalvageFileLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(salvage_mu_);
+  // Notes the family of the damaged file a RocksDB corruption names.
+  void NoteCorruptionLocked(const rocksdb::Status& s);
 
   StoreOptions options_;
   int lock_fd_ = -1;
   std::string store_id_;
   rocksdb::DB* db_ = nullptr;
+  // Shared by every operation that uses a family's handle; exclusive only
+  // while RebuildFamily swaps one.
+  mutable absl::Mutex handles_mu_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default + families
+  std::vector<rocksdb::ColumnFamilyHandle*> other_handles_;
+  mutable absl::Mutex salvage_mu_;
+  std::set<Family> to_salvage_ ABSL_GUARDED_BY(salvage_mu_);
 };
 
 // Frames an artifact payload: header (magic, version, codec, sizes, XXH3-64
@@ -168,6 +208,11 @@ std::string EncodeArtifact(std::string_view payload, size_t compress_min_bytes,
                            int zstd_level);
 // Verifies and unframes a stored artifact; DATA_LOSS on any mismatch.
 absl::StatusOr<std::string> DecodeArtifact(std::string_view record);
+
+// True for a DATA_LOSS that RocksDB reported (a damaged block in an SST
+// file or the log), as opposed to an artifact frame that fails its own
+// checks: the former is what RebuildFamily repairs.
+bool IsStorageCorruption(const absl::Status& status);
 
 }  // namespace kiln::cache
 

@@ -296,5 +296,52 @@ TEST_F(StoreTest, ConcurrentReadersAndWriters) {
   }
 }
 
+// A rebuilt family keeps exactly the listed records that read back whole,
+// survives a reopen under its new column family, and the old column family
+// is gone.
+TEST_F(StoreTest, RebuildFamilyCopiesReadableRecordsAndDropsTheOld) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(
+        store->PutArtifact(absl::StrCat("a", i), RandomBytes(2000, i)).ok());
+  }
+  ASSERT_TRUE(
+      store->PutRawForTest(Family::kArtifacts, "bad", "not framed").ok());
+  ASSERT_TRUE(store->Put(Family::kMetadata, "m", "kept").ok());
+  ASSERT_TRUE(store->Flush().ok());
+
+  absl::StatusOr<std::vector<std::string>> lost = store->RebuildFamily(
+      Family::kArtifacts, {"a0", "a1", "a2", "a3", "bad", "missing"});
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  EXPECT_THAT(*lost, ::testing::ElementsAre("bad"));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(store->GetArtifact(absl::StrCat("a", i))->value_or(""),
+              RandomBytes(2000, i));
+  }
+  EXPECT_FALSE(store->GetArtifact("a4")->has_value());  // not listed
+  EXPECT_FALSE(store->Get(Family::kArtifacts, "bad")->has_value());
+  EXPECT_EQ(store->Get(Family::kMetadata, "m")->value_or(""), "kept");
+  ASSERT_TRUE(store->PutArtifact("after", "x").ok());
+  ASSERT_TRUE(store->Compact().ok());
+  ASSERT_TRUE(store->Close().ok());
+
+  std::vector<std::string> families;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(),
+                                              (dir_ / "db").string(), &families)
+                  .ok());
+  EXPECT_THAT(families, ::testing::UnorderedElementsAre(
+                            "default", "artifacts.1", "entries", "metadata"));
+  store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->GetArtifact("a3")->value_or(""), RandomBytes(2000, 3));
+  EXPECT_EQ(store->GetArtifact("after")->value_or(""), "x");
+  // Again: generation 2.
+  ASSERT_TRUE(store->RebuildFamily(Family::kArtifacts, {"a3"}).ok());
+  EXPECT_EQ(store->GetArtifact("a3")->value_or(""), RandomBytes(2000, 3));
+  EXPECT_FALSE(store->GetArtifact("after")->has_value());
+  EXPECT_TRUE(store->FamiliesToSalvage().empty());
+}
+
 }  // namespace
 }  // namespace kiln::cache

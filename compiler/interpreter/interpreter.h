@@ -39,6 +39,10 @@ absl::StatusOr<sym::Bindings> BindInputs(
 // error prefixed with `nodes[i] (op)`. Constants are materialized with
 // their type's layout; a `kiln::fused` node runs its kernel body (with this
 // graph's symbol bindings), so fused graphs compute what unfused ones do.
+// Inputs the graph mutates (ops::MutatedInputs: a functionalized graph's
+// trailing `aten::copy_` into a placeholder) are written in place: the
+// tensors in `inputs`, and every tensor sharing their storage (the
+// caller's), hold the new values afterwards, as in eager mode.
 absl::StatusOr<std::vector<RuntimeValue>> RunGraph(
     const ir::Graph& graph, const std::vector<RuntimeValue>& inputs);
 

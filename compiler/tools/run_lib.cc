@@ -170,6 +170,16 @@ v1::ExecuteResponse OutputsToResponse(
   return response;
 }
 
+void AddMutations(const ir::Graph& graph,
+                  const std::vector<ops::RuntimeValue>& inputs,
+                  v1::ExecuteResponse* response) {
+  for (int index : ops::MutatedInputs(graph)) {
+    v1::InputMutation* m = response->add_mutations();
+    m->set_input_index(index);
+    rt::TensorToProto(inputs[index].tensor, m->mutable_value());
+  }
+}
+
 absl::Status RunTool(const RunOptions& options, std::ostream& out) {
   if (options.list_ops) {
     for (const ops::OpDef* op : ops::OpRegistry::Global().All()) {
@@ -214,10 +224,16 @@ absl::Status RunTool(const RunOptions& options, std::ostream& out) {
       }
       out << "\n";
     }
+    for (int index : ops::MutatedInputs(**graph)) {
+      out << "mutated input " << index << ": "
+          << (*inputs)[index].tensor.DebugString() << "\n";
+    }
   }
   if (!options.outputs_path.empty()) {
     std::ofstream f(options.outputs_path, std::ios::binary | std::ios::trunc);
-    if (!f || !OutputsToResponse(*outputs).SerializeToOstream(&f)) {
+    v1::ExecuteResponse response = OutputsToResponse(*outputs);
+    AddMutations(**graph, *inputs, &response);
+    if (!f || !response.SerializeToOstream(&f)) {
       return absl::InternalError(
           absl::StrCat("cannot write ", options.outputs_path));
     }

@@ -10,7 +10,10 @@
 //            ints for SymInt/int inputs, floats, bools);
 //   outputs  a serialized kiln.v1.ExecuteResponse written with one
 //            OutputValue per graph output (tensors with their sizes,
-//            strides, storage offset and row-major `raw` data).
+//            strides, storage offset and row-major `raw` data), and one
+//            InputMutation per input the graph mutates (a trailing
+//            `aten::copy_` into a placeholder; ops::MutatedInputs), with
+//            the input's value after the run.
 //
 // Backends: `interpreter` (the reference interpreter). The CPU backend
 // plugs in here behind the same --backend flag; AvailableBackends() is the
@@ -72,6 +75,13 @@ absl::StatusOr<std::vector<ops::RuntimeValue>> InputsFromRequest(
 // Graph outputs -> kiln.v1.ExecuteResponse.outputs.
 v1::ExecuteResponse OutputsToResponse(
     const std::vector<ops::RuntimeValue>& outputs);
+
+// Appends to `response.mutations` the values after a run of the inputs
+// `graph` mutates (ascending by input index); `inputs` are the run's inputs,
+// which the run updated in place.
+void AddMutations(const ir::Graph& graph,
+                  const std::vector<ops::RuntimeValue>& inputs,
+                  v1::ExecuteResponse* response);
 
 // The whole tool for one graph (or a listing). Returns the error that should
 // be reported; prints what the options ask for to `out`.

@@ -594,6 +594,29 @@ def _shape_variants(call: OpCall, count: int, rotate: int) -> List[OpCall]:
     return out
 
 
+def _scalar_operand_variant(call: OpCall) -> Optional[OpCall]:
+    """The last Tensor operand after the first replaced by a Python number,
+    as ``make_fx`` traces ``x + 2`` (``aten::add.Tensor(x, 2)``: a wrapped
+    number, which broadcasts and promotes like a scalar). None when the
+    call has no such operand."""
+    positional = [a for a in call.op._schema.arguments if not a.kwarg_only]
+    index = None
+    for i, (value, arg) in enumerate(zip(call.args, positional)):
+        if i > 0 and isinstance(value, torch.Tensor) and str(arg.type) == "Tensor":
+            index = i
+    if index is None:
+        return None
+    t = call.args[index]
+    value = t.reshape(-1)[0].item() if t.numel() else 2
+    if t.dtype == torch.bool:
+        value = bool(value)
+    elif t.is_floating_point():
+        value = float(value)
+    args = list(call.args)
+    args[index] = value
+    return OpCall(call.op, tuple(args), dict(call.kwargs), f"{call.source} +python-scalar", call.dtype)
+
+
 # -- one-node graphs -----------------------------------------------------------------------
 
 
@@ -713,12 +736,16 @@ def candidate_dtypes(target: str, *, transfer: bool = True) -> List[torch.dtype]
 def cases_for(target: str, dtype: torch.dtype, *, pointwise: bool) -> Iterator[OpCase]:
     """The cases of ``target`` in ``dtype``: its direct calls, one call in
     each other layout, and for pointwise ops :data:`SHAPE_VARIANTS` shape
-    variants of the first call; each as a one-node graph. Calls eager
-    PyTorch rejects are left out."""
+    variants of the first call and the same call with a Python number for a
+    Tensor operand; each as a one-node graph. Calls eager PyTorch rejects
+    are left out."""
     calls = calls_for(target, dtype)
     variants = _layout_variants(calls)
     if pointwise and calls:
         variants.extend(_shape_variants(calls[0], SHAPE_VARIANTS, rotate=SHAPE_VARIANTS * KILN_DTYPES.index(dtype)))
+        scalar = _scalar_operand_variant(calls[0])
+        if scalar is not None:
+            variants.append(scalar)
     for call in calls + variants:
         case = build_case(call)
         if case is not None:

@@ -515,9 +515,24 @@ class Converter {
     if (type.is_list) return NormalizeList(a, type, path, current);
     switch (type.base) {
       case Base::kTensor: {
+        // Pointwise ops take Python numbers where a Tensor is expected, as
+        // ATen does (it wraps them into 0-d "wrapped number" tensors, which
+        // promote like scalars): traced graphs contain
+        // `aten.mul.Tensor(x, 2)`.
+        if (wrapped_numbers_ && (a.has_int_value() || a.has_float_value() ||
+                                 a.has_bool_value() || a.has_sym())) {
+          ops::ArgType scalar = type;
+          scalar.base = Base::kScalar;
+          return NormalizeArg(a, scalar, path, current);
+        }
         if (!a.has_ref()) return expected(type.ToString());
         auto v = ResolveRef(a.ref(), path + ".ref", current);
         if (!v.ok()) return v.status();
+        if (wrapped_numbers_ && !(*v)->is_tensor()) {
+          ops::ArgType scalar = type;
+          scalar.base = Base::kScalar;
+          return NormalizeArg(a, scalar, path, current);
+        }
         if (!(*v)->is_tensor()) {
           return Invalid(path,
                          absl::StrFormat("expected Tensor, got %s '%s'",
@@ -793,6 +808,7 @@ class Converter {
     }
     const ops::Schema& schema = op->schema();
     std::string where = absl::StrFormat("%s (%s)", path, target);
+    wrapped_numbers_ = op->pointwise() != nullptr;
 
     // Arguments: positional, then keyword, then defaults.
     std::vector<std::optional<Arg>> slots(schema.arguments.size());
@@ -962,6 +978,8 @@ class Converter {
   absl::flat_hash_map<std::string, int> node_index_;
   absl::flat_hash_map<std::string, std::vector<Value*>> values_;
   absl::flat_hash_set<std::string> bound_;
+  // Whether the current node's op accepts numbers for Tensor arguments.
+  bool wrapped_numbers_ = false;
 };
 
 // --- IR -> proto ---------------------------------------------------------

@@ -83,11 +83,23 @@ TEST(ConvertTest, ArgumentCountsNamesAndKinds) {
 })"),
             "graph.nodes[0] (aten::mm.default): missing argument 'mat2'");
   EXPECT_EQ(ErrorOf(std::string(kTwoInputs) + R"(
+  %a = aten::mm.default(%x, 1.5) : f32[2, 3]
+  return (%a)
+})"),
+            "graph.nodes[0].args[1] (aten::mm.default, mat2): expected "
+            "Tensor, got float");
+  // Pointwise ops take Python numbers for Tensor arguments, as ATen does.
+  EXPECT_EQ(ErrorOf(std::string(kTwoInputs) + R"(
   %a = aten::add.Tensor(%x, 1.5) : f32[2, 3]
   return (%a)
 })"),
+            "");
+  EXPECT_EQ(ErrorOf(std::string(kTwoInputs) + R"(
+  %a = aten::add.Tensor(%x, "1.5") : f32[2, 3]
+  return (%a)
+})"),
             "graph.nodes[0].args[1] (aten::add.Tensor, other): expected "
-            "Tensor, got float");
+            "Tensor, got str");
   EXPECT_EQ(ErrorOf(std::string(kTwoInputs) + R"(
   %a = aten::add.Tensor(%x, %y, beta=2) : f32[2, 3]
   return (%a)

@@ -14,7 +14,7 @@ namespace {
 
 using Base = ops::ArgType::Base;
 
-bool KindFits(const Arg& a, const ops::ArgType& type) {
+bool KindFits(const Arg& a, const ops::ArgType& type, bool wrapped_numbers) {
   if (a.is_none()) return type.optional || type.base == Base::kGenerator;
   if (type.is_list) {
     switch (type.base) {
@@ -35,6 +35,11 @@ bool KindFits(const Arg& a, const ops::ArgType& type) {
       a.kind == Arg::Kind::kValue && a.value && !a.value->is_tensor();
   switch (type.base) {
     case Base::kTensor:
+      if (wrapped_numbers &&
+          (a.kind == Arg::Kind::kInt || a.kind == Arg::Kind::kFloat ||
+           a.kind == Arg::Kind::kBool || scalar_value)) {
+        return true;  // a Python number (pointwise ops, as in ATen)
+      }
       return a.kind == Arg::Kind::kValue && a.value && a.value->is_tensor();
     case Base::kScalar:
       return a.kind == Arg::Kind::kInt || a.kind == Arg::Kind::kFloat ||
@@ -258,7 +263,8 @@ absl::Status VerifyGraphIn(const Graph& graph,
     std::vector<std::string> syms;
     for (size_t a = 0; a < n->args().size(); ++a) {
       const Arg& arg = n->arg(a);
-      if (!KindFits(arg, schema.arguments[a].type)) {
+      if (!KindFits(arg, schema.arguments[a].type,
+                    /*wrapped_numbers=*/n->op().pointwise() != nullptr)) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "%s: argument '%s' is a %s, the schema wants %s", where,
             schema.arguments[a].name, ArgKindName(arg.kind),

@@ -86,12 +86,26 @@ TEST(VerifierTest, CatchesTypesThatDisagreeWithInference) {
 TEST(VerifierTest, CatchesWrongArgumentKinds) {
   auto g = Parse(kGraph);
   ASSERT_NE(g, nullptr);
+  // A number where a Tensor is expected is fine for pointwise ops (ATen
+  // wraps it) but not for others.
   g->SetArg(g->node(0), 1, Arg::Float(1.5));
+  EXPECT_TRUE(VerifyGraph(*g).ok());
+  g->SetArg(g->node(0), 1, Arg::String("x"));
   absl::Status st = VerifyGraph(*g);
   ASSERT_FALSE(st.ok());
-  EXPECT_THAT(
-      std::string(st.message()),
-      HasSubstr("argument 'other' is a float, the schema wants Tensor"));
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("argument 'other' is a str, the schema wants Tensor"));
+  auto mm = Parse(R"(
+graph(%x: f32[2, 2]) {
+  %m = aten::mm.default(%x, %x) : f32[2, 2]
+  return (%m)
+})");
+  ASSERT_NE(mm, nullptr);
+  mm->SetArg(mm->node(0), 1, Arg::Float(1.5));
+  st = VerifyGraph(*mm);
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("argument 'mat2' is a float, the schema wants Tensor"));
 }
 
 }  // namespace

@@ -482,8 +482,9 @@ KILN_REGISTER_OP(
                     {Mask("mask"), ToCommon("value"), In("self")})
             .ContiguousOutput()
             .Check([](const PointwiseCheckInfo& info) -> absl::Status {
-              const ir::TensorType& v =
-                  info.ctx.tensor(info.ctx.index("value"));
+              int value = info.ctx.index("value");
+              if (!info.ctx.is_tensor(value)) return absl::OkStatus();
+              const ir::TensorType& v = info.ctx.tensor(value);
               if (v.rank() != 0) {
                 return absl::InvalidArgumentError(absl::StrFormat(
                     "masked_fill only supports a 0-dimensional value tensor, "

@@ -110,6 +110,28 @@ TEST(PointwiseOpsTest, PromotionWithScalarsAndZeroDimTensors) {
   EXPECT_THAT(r.tensor.ToDoubles(), ElementsAre(0.5, -3.5));
 }
 
+TEST(PointwiseOpsTest, PythonNumbersInTensorPositions) {
+  using ir::DType;
+  // make_fx records `x * 2` as aten.mul.Tensor(x, 2): a wrapped number.
+  auto r = RunOne("%a: i32[2]", "aten::mul.Tensor(%a, 2)", "i32[2]",
+                  {D(DType::kInt32, {2}, {3, -4})});
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_THAT(r.tensor.ToInts(), ElementsAre(6, -8));
+  r = RunOne("%a: i64[2]", "aten::add.Tensor(%a, 1.5)", "f32[2]",
+             {D(DType::kInt64, {2}, {1, 2})});
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_THAT(r.tensor.ToDoubles(), ElementsAre(2.5, 3.5));
+  r = RunOne("%a: f16[2]", "aten::mul.Tensor(%a, True)", "f16[2]",
+             {D(DType::kFloat16, {2}, {1.5, -2})});
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_THAT(r.tensor.ToDoubles(), ElementsAre(1.5, -2));
+  EXPECT_EQ(ir::PrintGraph(*r.graph), R"(graph(%a: f16[2]) {
+  %r = aten::mul.Tensor(%a, True) : f16[2]
+  return (%r)
+}
+)");
+}
+
 TEST(PointwiseOpsTest, CodegenRuleEmitsScalarExpressions) {
   auto g = ir::ParseGraph(R"(graph(%a: f16[4], %b: f32[4]) {
   %r = aten::add.Tensor(%a, %b, alpha=3) : f32[4]

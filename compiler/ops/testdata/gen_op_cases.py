@@ -153,6 +153,8 @@ class Writer:
                     expected = r.to(low) if r.dtype == torch.float32 else r
                 except Exception as e2:
                     error = str(e2)
+            elif "Expected a value of type 'Tensor'" in msg:
+                return  # torch.ops refuses numbers here: never traced
             elif "not implemented for 'Half'" in msg or \
                     "not implemented for 'BFloat16'" in msg:
                 return  # a gap of PyTorch's CPU kernels, no reference value
@@ -342,6 +344,16 @@ def gen_binary(w):
                        f"{list(sb)} {ka}", params,
                        f"aten::{op}.{overload}(%a, %b)", [a, b],
                        lambda x, y, fn=fn: fn(x, y))
+        # Traced graphs pass Python numbers for Tensor arguments
+        # (`aten.mul.Tensor(x, 2)`): ATen wraps them like scalars.
+        if op not in ("clamp_min", "clamp_max"):
+            for dtype in ALL:
+                a = layout(base_values(dtype, 6, "small"), [2, 3], "transposed")
+                for s in [2, -1.5]:
+                    w.case(f"{op}.{overload} wrapped number {SHORT[dtype]} {s}",
+                           tensor_param("a", a),
+                           f"aten::{op}.{overload}(%a, {fmt_scalar(s)})", [a],
+                           lambda x, fn=fn, s=s: fn(x, s))
         if op in ("add", "sub", "rsub"):
             for dtype in ALL:
                 a = base_values(dtype, 6, "small").reshape(2, 3)

@@ -14,6 +14,8 @@ follows graph.proto:
 * SymInt arithmetic (``sym_size``, ``operator.mul`` on sizes, ...) is folded
   into ``sym`` arguments; Python constants, dtypes, devices, memory formats
   and layouts are inlined;
+* tensor constants (``get_attr`` nodes) become ``Graph.constants`` with
+  their data inline (or, with ``lift_constants``, extra placeholders);
 * every node lists its outputs' metadata.
 
 Metadata comes from running the graph on ``example_inputs`` when they are
@@ -36,7 +38,7 @@ import torch.fx
 from kiln import proto
 from kiln.fx_import import import_graph  # re-exported: the inverse
 from kiln.symbolic import SymbolTable, SymbolicError, is_symint, sympy_expr_of, sympy_to_proto
-from kiln.tensors import clone_preserving_layout
+from kiln.tensors import clone_preserving_layout, to_proto_tensor
 from kiln.torch_types import (
     UnsupportedTypeError,
     device_to_proto,
@@ -171,6 +173,11 @@ def _fetch_attr(gm: torch.nn.Module, target: str) -> Any:
     return obj
 
 
+def _is_fake(t: torch.Tensor) -> bool:
+    """A tensor without data: a FakeTensor or a meta tensor."""
+    return t.device.type == "meta" or type(t).__name__ == "FakeTensor"
+
+
 def _run_concrete(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> Dict[torch.fx.Node, Any]:
     """Runs the graph node by node (no pytree input processing) on copies of
     ``inputs``; returns every node's value."""
@@ -182,7 +189,9 @@ def _run_concrete(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> Dict[torch
                 value = next(it)
                 env[node] = clone_preserving_layout(value) if isinstance(value, torch.Tensor) else value
             elif node.op == "get_attr":
-                env[node] = _fetch_attr(gm, node.target)
+                value = _fetch_attr(gm, node.target)
+                # A copy: an op that mutates a constant must not change the module.
+                env[node] = clone_preserving_layout(value) if isinstance(value, torch.Tensor) else value
             elif node.op == "call_function":
                 args = torch.fx.node.map_arg(node.args, env.__getitem__)
                 kwargs = torch.fx.node.map_arg(node.kwargs, env.__getitem__)
@@ -256,7 +265,8 @@ class GraphExporter:
     After :meth:`export`, ``symbols`` names the sympy symbols of a symbolic
     graph (``s0 -> sympy symbol``, with ``symbols.hints``), and
     ``lifted_constants`` lists the tensors that ``lift_constants`` turned
-    into trailing placeholders, in placeholder order.
+    into trailing placeholders, in placeholder order (empty when tensor
+    constants went into ``Graph.constants``).
     """
 
     def __init__(
@@ -308,9 +318,13 @@ class GraphExporter:
                 )
             env = _run_concrete(self.gm, flat)
             # Placeholders keep the caller's tensors: their requires_grad and
-            # storage offset are what the graph is traced for.
+            # storage offset are what the graph is traced for; constants are
+            # the module's own (the run used copies).
             for node, value in zip(placeholders, flat):
                 env[node] = value
+            for node in nodes:
+                if node.op == "get_attr":
+                    env[node] = _fetch_attr(self.gm, node.target)
             return env
         env = {}
         for node in nodes:
@@ -405,6 +419,20 @@ class GraphExporter:
         except SymbolicError as err:
             raise ExportError(str(err), node) from None
 
+    def _constant(self, value: torch.Tensor, node: torch.fx.Node) -> "proto.Tensor":
+        """A constant's value with its data inline (sizes, strides and
+        storage offset as the attribute has them)."""
+        if _is_fake(value):
+            raise ExportError(
+                "the tensor constant is a fake tensor (no data); pass lift_constants=True "
+                "to make it a graph input",
+                node,
+            )
+        try:
+            return to_proto_tensor(value.detach())
+        except UnsupportedTypeError as err:
+            raise ExportError(f"constant: {err}", node) from None
+
     def _meta(self, value: torch.Tensor, node: torch.fx.Node, what: str) -> "proto.TensorMeta":
         try:
             return tensor_meta(value, self.symbols)
@@ -424,17 +452,19 @@ class GraphExporter:
                 self._placeholder(graph, node, env[node])
             elif node.op == "get_attr":
                 lifted.append((node, env[node]))
-        # Lifted constants come after the real inputs, in get_attr order.
+        # Tensor constants, in get_attr order: Graph.constants (with their
+        # data), or placeholders after the real inputs with lift_constants.
         for node, value in lifted:
-            if not isinstance(value, torch.Tensor) or not self.lift_constants:
+            if not isinstance(value, torch.Tensor):
                 raise ExportError(
-                    "a tensor constant (get_attr); kiln.v1 has no tensor constants: "
-                    "pass lift_constants=True to make it a graph input",
-                    node,
+                    f"get_attr of a {type(value).__name__}; only tensor attributes can be constants", node
                 )
-            placeholder = graph.placeholders.add(name=node.name)
-            placeholder.tensor.CopyFrom(self._meta(value, node, "constant"))
-            self.lifted_constants.append(value)
+            if self.lift_constants:
+                placeholder = graph.placeholders.add(name=node.name)
+                placeholder.tensor.CopyFrom(self._meta(value, node, "constant"))
+                self.lifted_constants.append(value)
+            else:
+                graph.constants.add(name=node.name).value.CopyFrom(self._constant(value, node))
             self._struct[node] = _Ref(node.name, 0)
         for node in self.gm.graph.nodes:
             if node.op == "call_function":
@@ -580,9 +610,11 @@ def export_graph(
         flattened). The graph runs on copies of them to get every node's
         metadata; without them ``node.meta["val"]`` is used, and symbolic
         sizes become SymExprs over symbols named ``s0, s1, ...``.
-      lift_constants: turn tensor constants (``get_attr`` nodes) into extra
+      lift_constants: turn tensor constants (``get_attr`` nodes, e.g. the
+        ``_tensor_constant0`` of ``x * torch.tensor([1., 2.])``) into extra
         placeholders after the real inputs (use :class:`GraphExporter` to get
-        their values); without it they are an error.
+        their values); by default they go into ``Graph.constants`` with
+        their data inline and are referenced by name like placeholders.
       include_stack_traces: copy ``node.meta["stack_trace"]`` into
         ``Node.stack_trace``.
       include_fx_code: put the printed FX code in ``debug["fx_code"]``.

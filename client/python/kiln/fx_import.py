@@ -15,6 +15,7 @@ import torch.fx
 
 from kiln import proto
 from kiln.symbolic import to_str
+from kiln.tensors import from_proto_tensor
 from kiln.torch_types import (
     UnsupportedTypeError,
     device_from_proto,
@@ -29,6 +30,7 @@ __all__ = [
     "decode_argument",
     "output_paths",
     "symbol_sources",
+    "decode_constants",
     "import_graph",
 ]
 
@@ -224,6 +226,17 @@ class _Importer:
             node = self.g.placeholder(placeholder.name)
             self.values[placeholder.name] = node
             self.placeholder_nodes.append(node)
+        root = torch.nn.Module()
+        for i, value in enumerate(decode_constants(self.pgraph)):
+            name = self.pgraph.constants[i].name
+            if name in self.values:
+                raise GraphImportError(f"graph.constants[{i}]: duplicate name {name!r}")
+            # The attribute gets a name of our own (constant names need not be
+            # identifiers); the node keeps the constant's, so re-exporting
+            # gives the same graph.
+            attr = f"_kiln_constant{i}"
+            setattr(root, attr, value)
+            self.values[name] = self.g.create_node("get_attr", attr, name=name)
         for i, pnode in enumerate(self.pgraph.nodes):
             path = f"graph.nodes[{i}] ({pnode.target})"
             if pnode.name in self.values:
@@ -240,14 +253,27 @@ class _Importer:
         outputs = [self.decode(a, f"graph.outputs[{i}]") for i, a in enumerate(self.pgraph.outputs)]
         self.g.output(outputs)
         self.g.lint()
-        return torch.fx.GraphModule(torch.nn.Module(), self.g)
+        return torch.fx.GraphModule(root, self.g)
+
+
+def decode_constants(graph: "proto.Graph") -> List[torch.Tensor]:
+    """The values of ``graph.constants``, in order, with their sizes,
+    strides and storage offset (fresh tensors on every call)."""
+    values = []
+    for i, constant in enumerate(graph.constants):
+        try:
+            values.append(from_proto_tensor(constant.value))
+        except (ValueError, UnsupportedTypeError) as err:
+            raise GraphImportError(f"graph.constants[{i}] ({constant.name}).value: {err}") from None
+    return values
 
 
 def import_graph(graph: "proto.Graph") -> torch.fx.GraphModule:
     """A GraphModule computing ``graph`` with ATen ops.
 
     Call it with one value per placeholder; it returns the list of the
-    graph's outputs. Multi-output nodes get ``operator.getitem`` nodes again;
+    graph's outputs. ``graph.constants`` become attributes of the module,
+    read by ``get_attr`` nodes named like the constants. Multi-output nodes get ``operator.getitem`` nodes again;
     symbols are read from the inputs that bind them (``x.size(d)``, a SymInt
     input) and SymExpr arguments become ``operator`` arithmetic on them.
     """

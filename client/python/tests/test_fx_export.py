@@ -377,13 +377,14 @@ def test_torch_level_function_is_rejected_naming_the_node() -> None:
         export_graph(gm, [torch.randn(3)])
 
 
-def test_tensor_constants_need_lifting() -> None:
+def test_tensor_constants_can_be_lifted() -> None:
+    """By default tensor constants go into Graph.constants (see
+    test_graph_constants.py); lift_constants makes them placeholders."""
     const = torch.tensor([1.0, 2.0, 3.0])
     fn = lambda x: x * const  # noqa: E731
     x = f32(3)
     gm = make_fx(fn)(x)
-    with pytest.raises(ExportError, match="lift_constants=True"):
-        export_graph(gm, [x])
+    assert [c.name for c in export_graph(gm, [x]).constants] == ["_tensor_constant0"]
     exporter = GraphExporter(gm, lift_constants=True)
     graph = exporter.export([x])
     assert len(graph.placeholders) == 1 + len(exporter.lifted_constants)

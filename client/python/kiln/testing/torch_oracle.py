@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 
 from kiln import proto
-from kiln.fx_import import GraphImportError, decode_argument, resolve_target, symbol_sources
+from kiln.fx_import import GraphImportError, decode_argument, decode_constants, resolve_target, symbol_sources
 from kiln.symbolic import SymbolicError, to_str
 from kiln.symbolic import evaluate as evaluate_symexpr
 from kiln.tensors import clone_preserving_layout, strided_like
@@ -175,7 +175,9 @@ class TorchOracle:
 
     def run(self, graph: "proto.Graph", inputs: Sequence[Any]) -> List[Any]:
         """Runs ``graph`` on ``inputs`` (one value per placeholder: a tensor,
-        an int for a SymInt, a Python scalar); returns its outputs in order."""
+        an int for a SymInt, a Python scalar); returns its outputs in order.
+        ``graph.constants`` are decoded afresh for every run, so an op that
+        mutates one leaves the graph alone."""
         self.upcast_nodes = []
         if len(inputs) != len(graph.placeholders):
             raise OracleError(f"graph has {len(graph.placeholders)} placeholders, got {len(inputs)} inputs")
@@ -189,6 +191,14 @@ class TorchOracle:
                 if self.clone_inputs and isinstance(value, torch.Tensor):
                     value = clone_preserving_layout(value)
             values[placeholder.name] = [value]
+        try:
+            constants = decode_constants(graph)
+        except GraphImportError as err:
+            raise OracleError(str(err)) from None
+        for i, (constant, value) in enumerate(zip(graph.constants, constants)):
+            if constant.name in values:
+                raise OracleError(f"graph.constants[{i}]: duplicate name {constant.name!r}")
+            values[constant.name] = [value]
 
         def ref(r: "proto.ValueRef", path: str) -> Any:
             outs = values.get(r.node)

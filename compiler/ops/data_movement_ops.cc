@@ -304,12 +304,13 @@ absl::StatusOr<std::vector<InferredOutput>> InferGather(
   if (!dim.ok()) return dim.status();
   auto w = WrapDim(*dim, self.rank());
   if (!w.ok()) return w.status();
-  if (index.dtype != DType::kInt64) {
-    return Invalid("gather(): Expected dtype int64 for index");
-  }
-  // gather_shape_check, skipped for an empty index.
+  // scatter_gather_dtype_check and gather_shape_check, both skipped for an
+  // empty index.
   bool empty = false;
   for (const ExprRef& s : index.sizes) empty = empty || s->AsConst() == 0;
+  if (!empty && index.dtype != DType::kInt64) {
+    return Invalid("gather(): Expected dtype int64 for index");
+  }
   if (!empty) {
     int self_dims = std::max(self.rank(), 1);
     if (self_dims != std::max(index.rank(), 1)) {

@@ -224,9 +224,11 @@ TEST(DataMovementOpsTest, Gather) {
                      "f32[2]"));
   ExpectConverts(
       One("%x: f32[3], %i: i64[]", "aten::gather.default(%x, 0, %i)", "f32[]"));
-  // The shape check is skipped for an empty index.
+  // The dtype and shape checks are skipped for an empty index.
   ExpectConverts(One("%x: f32[2, 3], %i: i64[0, 5]",
                      "aten::gather.default(%x, 0, %i)", "f32[0, 5]"));
+  ExpectConverts(One("%x: f32[5], %i: u8[0]", "aten::gather.default(%x, 0, %i)",
+                     "f32[0]"));
   ExpectError(One("%x: f32[2, 3], %i: i64[2, 5]",
                   "aten::gather.default(%x, 0, %i)", "f32[2, 5]"),
               "Size does not match at dimension 1 expected index [2, 5] to be "

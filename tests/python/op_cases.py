@@ -424,6 +424,14 @@ def _where_scalar(kind: str) -> Callable[[torch.dtype], List[Sample]]:
     return samples
 
 
+def _empty_strided(dtype: torch.dtype) -> List[Sample]:
+    return [
+        (([2, 3], [1, 2]), {"dtype": dtype}),
+        (([2, 2, 3], [1, 6, 2]), {"dtype": dtype}),
+        (([0, 3], [3, 1]), {"dtype": dtype}),
+    ]
+
+
 def _copy(dtype: torch.dtype) -> List[Sample]:
     out = []
     for dst_shape, src_shape, src_dtype in (
@@ -458,6 +466,7 @@ MANUAL_SAMPLES: Dict[str, Tuple[Sequence[torch.dtype], Callable[[torch.dtype], L
     "aten::where.ScalarSelf": (KILN_DTYPES, _where_scalar("ScalarSelf")),
     "aten::where.Scalar": (KILN_DTYPES, _where_scalar("Scalar")),
     "aten::copy_.default": (KILN_DTYPES, _copy),
+    "aten::empty_strided.default": (KILN_DTYPES, _empty_strided),
 }
 
 

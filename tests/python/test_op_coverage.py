@@ -194,7 +194,9 @@ TOLERANCE_SCALE: Dict[str, float] = {}
 
 # Ops whose values are unspecified (uninitialized memory): only dtype, shape
 # and strides are compared.
-VALUES_UNSPECIFIED = {"aten::empty.memory_format", "aten::empty_like.default", "aten::empty.default"}
+VALUES_UNSPECIFIED = {
+    "aten::empty.memory_format", "aten::empty_like.default", "aten::empty.default", "aten::empty_strided.default",
+}  # fmt: skip
 
 NOT_BUILT = "<kiln-run is not built>"
 

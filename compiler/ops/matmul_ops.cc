@@ -49,11 +49,10 @@ absl::StatusOr<std::vector<InferredOutput>> InferMatmul(
         std::pair<const TensorType*, const char*>{&b, spec.rhs}}) {
     if (t->rank() != rank) {
       return absl::InvalidArgumentError(
-          spec.batched
-              ? absl::StrFormat("%s must be a 3D tensor, got %d-d", name,
-                                t->rank())
-              : absl::StrFormat("%s must be a matrix, got %d-d", name,
-                                t->rank()));
+          spec.batched ? absl::StrFormat("%s must be a 3D tensor, got %d-d",
+                                         name, t->rank())
+                       : absl::StrFormat("%s must be a matrix, got %d-d", name,
+                                         t->rank()));
     }
   }
   if (a.dtype != b.dtype) {
@@ -109,9 +108,9 @@ absl::StatusOr<std::vector<InferredOutput>> InferMatmul(
           ir::ShortName(c.dtype), ir::ShortName(a.dtype)));
     }
     if (c.rank() > rank) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "self of %d dims does not expand to the result %s", c.rank(),
-          ShapeString(sizes)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("self of %d dims does not expand to the result %s",
+                          c.rank(), ShapeString(sizes)));
     }
     auto expanded = BroadcastShapes({c.sizes, sizes});
     if (!expanded.ok()) return expanded.status();
@@ -121,9 +120,9 @@ absl::StatusOr<std::vector<InferredOutput>> InferMatmul(
                           ShapeString(c.sizes), ShapeString(sizes)));
     }
     if (c.device != a.device && c.rank() > 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "expected self on %s, got %s", a.device.ToString(),
-          c.device.ToString()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("expected self on %s, got %s", a.device.ToString(),
+                          c.device.ToString()));
     }
   }
   return std::vector<InferredOutput>{

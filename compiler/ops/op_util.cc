@@ -10,17 +10,15 @@ using ir::Arg;
 
 absl::StatusOr<bool> StaticBool(const Arg& a, std::string_view name) {
   if (a.kind == Arg::Kind::kBool) return a.b;
-  return absl::InvalidArgumentError(
-      absl::StrFormat("%s must be a constant bool, got %s", name,
-                      ir::ArgKindName(a.kind)));
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s must be a constant bool, got %s", name, ir::ArgKindName(a.kind)));
 }
 
 absl::StatusOr<int64_t> StaticInt(const Arg& a, std::string_view name) {
   if (auto v = a.AsInt()) return *v;
-  return absl::InvalidArgumentError(
-      absl::StrFormat("%s must be a constant int, got %s", name,
-                      a.kind == Arg::Kind::kInt ? "a symbolic int"
-                                                : ir::ArgKindName(a.kind)));
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s must be a constant int, got %s", name,
+      a.kind == Arg::Kind::kInt ? "a symbolic int" : ir::ArgKindName(a.kind)));
 }
 
 absl::StatusOr<std::vector<bool>> ReducedDims(const Arg& dim, int rank,
@@ -40,9 +38,9 @@ absl::StatusOr<std::vector<bool>> ReducedDims(const Arg& dim, int rank,
   } else if (dim.kind == Arg::Kind::kInt) {
     dims = {dim.i};
   } else {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "dim must be an int or a list of ints, got %s",
-        ir::ArgKindName(dim.kind)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("dim must be an int or a list of ints, got %s",
+                        ir::ArgKindName(dim.kind)));
   }
   std::vector<bool> seen(rank == 0 ? 1 : rank, false);
   for (const ir::ExprRef& d : dims) {

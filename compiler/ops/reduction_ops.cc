@@ -40,15 +40,13 @@ struct Reduction {
 
 // From the schema's `dim` (absent: every dim) and `keepdim` arguments.
 absl::StatusOr<Reduction> GetReduction(const Schema& schema,
-                                       const std::vector<Arg>& args,
-                                       int rank) {
+                                       const std::vector<Arg>& args, int rank) {
   Reduction r;
   int dim_index = schema.ArgumentIndex("dim");
   int keep_index = schema.ArgumentIndex("keepdim");
-  auto reduced = ReducedDims(dim_index >= 0 ? args[dim_index] : Arg::None(),
-                             rank,
-                             /*empty_list_reduces_nothing=*/schema.overload ==
-                                 "dims");
+  auto reduced =
+      ReducedDims(dim_index >= 0 ? args[dim_index] : Arg::None(), rank,
+                  /*empty_list_reduces_nothing=*/schema.overload == "dims");
   if (!reduced.ok()) return reduced.status();
   r.reduced = *std::move(reduced);
   if (keep_index >= 0) {
@@ -303,10 +301,10 @@ absl::Status RunExtreme(KernelContext& kc, bool is_max, ExtremeOutputs outs) {
 
 // Inference and reference of an extreme reduction named `op` in errors.
 InferFn ExtremeInfer(const char* op, ExtremeOutputs outs) {
-  return ReductionInfer({SameDType, op,
-                         /*with_indices=*/outs ==
-                             ExtremeOutputs::kValuesAndIndices,
-                         /*index_only=*/outs == ExtremeOutputs::kIndices});
+  return ReductionInfer(
+      {SameDType, op,
+       /*with_indices=*/outs == ExtremeOutputs::kValuesAndIndices,
+       /*index_only=*/outs == ExtremeOutputs::kIndices});
 }
 ReferenceFn Extreme(bool is_max, ExtremeOutputs outs) {
   return [is_max, outs](KernelContext& kc) {

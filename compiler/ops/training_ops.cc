@@ -21,14 +21,16 @@ PointwiseInput In(std::string name) {
 }
 
 // threshold_backward(grad_output, self, threshold): ATen builds the iterator
-// as (self, grad_output) and casts the threshold to the common dtype
-// (so an integer graph compares against a truncated float threshold).
+// as (self, grad_output) and converts the threshold to the common dtype with
+// Scalar::to<scalar_t>() (an integer graph compares against a truncated
+// float threshold; 300 for uint8 is an error).
 KILN_REGISTER_OP(
     "aten::threshold_backward(Tensor grad_output, Tensor self, Scalar "
     "threshold) -> Tensor")
     .Pointwise(PointwiseOp(KILN_SCALAR_FN(ThresholdBackward, 3),
                            {In("self"),
-                            {"threshold", InputRole::kToCommon},
+                            {"threshold", InputRole::kToCommon,
+                             /*checked=*/true},
                             In("grad_output")})
                    .Allowed(DTypeSet::All().Without(DType::kBool)));
 

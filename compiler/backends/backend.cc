@@ -30,9 +30,9 @@ absl::StatusOr<std::unique_ptr<Backend>> BackendRegistry::Create(
   for (const auto& [n, f] : factories_) {
     if (n == name) return f();
   }
-  return absl::NotFoundError(absl::StrCat("unknown backend '", std::string(name),
-                                          "' (available: ",
-                                          absl::StrJoin(Names(), ", "), ")"));
+  return absl::NotFoundError(
+      absl::StrCat("unknown backend '", std::string(name),
+                   "' (available: ", absl::StrJoin(Names(), ", "), ")"));
 }
 
 std::vector<std::string> BackendRegistry::Names() const {

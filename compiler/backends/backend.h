@@ -71,10 +71,10 @@ struct CompileStats {
   int64_t host_compile_us = 0;
   int64_t load_us = 0;  // writing and dlopen-ing the shared object
   int64_t total_us = 0;
-  int num_kernels = 0;         // generated kernels
-  int num_library_calls = 0;   // precompiled runtime functions (gemm, ...)
-  int64_t source_bytes = 0;    // generated C++
-  int64_t object_bytes = 0;    // the shared object
+  int num_kernels = 0;        // generated kernels
+  int num_library_calls = 0;  // precompiled runtime functions (gemm, ...)
+  int64_t source_bytes = 0;   // generated C++
+  int64_t object_bytes = 0;   // the shared object
 };
 
 // What an output is, known at compile time (kiln.v1.OutputInfo's
@@ -164,10 +164,11 @@ class BackendRegistrar {
   KILN_REGISTER_BACKEND_CONCAT_INNER(a, b)
 // KILN_REGISTER_BACKEND("cpu", CpuBackend): registers a factory that
 // default-constructs the class. The library holding it must be alwayslink.
-#define KILN_REGISTER_BACKEND(name, Class)                         \
-  [[maybe_unused]] static ::kiln::backends::BackendRegistrar       \
+#define KILN_REGISTER_BACKEND(name, Class)                            \
+  [[maybe_unused]] static ::kiln::backends::BackendRegistrar          \
   KILN_REGISTER_BACKEND_CONCAT(kiln_backend_registrar_, __COUNTER__)( \
-      name, [] { return std::unique_ptr<::kiln::backends::Backend>(new Class()); })
+      name,                                                           \
+      [] { return std::unique_ptr<::kiln::backends::Backend>(new Class()); })
 
 }  // namespace kiln::backends
 

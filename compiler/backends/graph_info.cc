@@ -44,6 +44,10 @@ GraphInfo::GraphInfo(const ir::Graph& graph) : graph_(graph) {
     ids_[graph.placeholder(i)] = static_cast<int>(values_.size());
     values_.push_back(graph.placeholder(i));
   }
+  for (const auto& c : graph.constants()) {
+    ids_[c.get()] = static_cast<int>(values_.size());
+    values_.push_back(c.get());
+  }
   for (const auto& node : graph.nodes()) {
     first_output_.push_back(static_cast<int>(values_.size()));
     for (int i = 0; i < node->num_outputs(); ++i) {
@@ -101,8 +105,7 @@ std::vector<plan::Output> GraphInfo::Outputs() const {
           o.set_kind(plan::Output::TENSOR);
           o.set_value(id(a.value));
           o.set_aliases_input(root_input(id(a.value)));
-        } else if (a.value &&
-                   a.value->kind() == ir::Value::Kind::kSymInt) {
+        } else if (a.value && a.value->kind() == ir::Value::Kind::kSymInt) {
           o.set_kind(plan::Output::INT);
           o.set_value(id(a.value));
         } else if (a.value) {

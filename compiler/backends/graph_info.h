@@ -24,7 +24,8 @@ class GraphInfo {
   explicit GraphInfo(const ir::Graph& graph);
 
   const ir::Graph& graph() const { return graph_; }
-  // Placeholders 0..P-1, then each node's output slots in order.
+  // Placeholders 0..P-1, then constants, then each node's output slots in
+  // order.
   int num_values() const { return static_cast<int>(values_.size()); }
   int id(const ir::Value* v) const { return ids_.at(v); }
   // nullptr for a None output slot.

@@ -10,7 +10,7 @@
 #include "compiler/backends/graph_info.h"
 #include "compiler/backends/plan.pb.h"
 #include "compiler/interpreter/interpreter.h"
-#include "compiler/ir/convert.h"
+#include "compiler/ir/text.h"
 
 namespace kiln::backends {
 namespace {
@@ -27,8 +27,9 @@ int64_t MicrosSince(std::chrono::steady_clock::time_point start) {
 class InterpreterExecutable : public Executable {
  public:
   static absl::StatusOr<std::unique_ptr<Executable>> Create(
-      const v1::Graph& proto, std::chrono::steady_clock::time_point start) {
-    auto graph = ir::GraphFromProto(proto);
+      std::string_view graph_text,
+      std::chrono::steady_clock::time_point start) {
+    auto graph = ir::ParseGraph(graph_text);
     CompileStats stats;
     if (!graph.ok()) return graph.status();
     auto exe = std::unique_ptr<InterpreterExecutable>(
@@ -52,10 +53,7 @@ class InterpreterExecutable : public Executable {
     artifact.set_format_version(kFormatVersion);
     artifact.set_backend(kName);
     artifact.set_target(kName);
-    if (!ir::GraphToProto(*graph_).SerializeToString(
-            artifact.mutable_graph())) {
-      return absl::InternalError("cannot serialize the graph");
-    }
+    artifact.set_graph_text(ir::PrintGraph(*graph_));
     GraphInfo info(*graph_);
     for (const plan::Output& o : info.Outputs()) {
       *artifact.mutable_plan()->add_outputs() = o;
@@ -92,7 +90,7 @@ class InterpreterBackend : public Backend {
 
   absl::StatusOr<std::unique_ptr<Executable>> Compile(
       const ir::Graph& graph, const CompileOptions& options) const override {
-    return InterpreterExecutable::Create(ir::GraphToProto(graph),
+    return InterpreterExecutable::Create(ir::PrintGraph(graph),
                                          std::chrono::steady_clock::now());
   }
 
@@ -100,24 +98,21 @@ class InterpreterBackend : public Backend {
       std::string_view bytes, const LoadOptions& options) const override {
     auto start = std::chrono::steady_clock::now();
     plan::Artifact artifact;
-    if (!artifact.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    if (!artifact.ParseFromArray(bytes.data(),
+                                 static_cast<int>(bytes.size()))) {
       return absl::InvalidArgumentError("not a kiln.plan.Artifact");
     }
     if (artifact.backend() != kName) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "an artifact of backend '", artifact.backend(), "', not '", kName,
-          "'"));
+      return absl::InvalidArgumentError(absl::StrCat("an artifact of backend '",
+                                                     artifact.backend(),
+                                                     "', not '", kName, "'"));
     }
     if (artifact.format_version() != kFormatVersion) {
       return absl::InvalidArgumentError(
           absl::StrCat("artifact format version ", artifact.format_version(),
                        " is not supported (expected ", kFormatVersion, ")"));
     }
-    v1::Graph graph;
-    if (!graph.ParseFromString(artifact.graph())) {
-      return absl::InvalidArgumentError("the artifact's graph does not parse");
-    }
-    return InterpreterExecutable::Create(graph, start);
+    return InterpreterExecutable::Create(artifact.graph_text(), start);
   }
 };
 

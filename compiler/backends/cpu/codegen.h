@@ -43,7 +43,7 @@ struct KernelCode {
   std::vector<int> inputs;
   std::vector<plan::IntArg> ints;
   std::vector<plan::FloatArg> floats;
-  int row_dims = 0;  // see plan.proto Step.row_dims
+  int row_dims = 0;           // see plan.proto Step.row_dims
   std::vector<int> in_place;  // outputs that are placeholders written
 };
 
@@ -80,7 +80,7 @@ class KernelEmitterRegistrar {
 #define KILN_CPU_KERNEL_CONCAT(a, b) KILN_CPU_KERNEL_CONCAT_INNER(a, b)
 // KILN_REGISTER_CPU_KERNEL("aten::sum.dim_IntList", EmitSum);
 // KILN_REGISTER_CPU_KERNEL(ops::OpCategory::kPointwise, EmitPointwise);
-#define KILN_REGISTER_CPU_KERNEL(key, fn)                   \
+#define KILN_REGISTER_CPU_KERNEL(key, fn)                     \
   [[maybe_unused]] static ::kiln::cpu::KernelEmitterRegistrar \
   KILN_CPU_KERNEL_CONCAT(kiln_cpu_kernel_, __COUNTER__)(key, fn)
 

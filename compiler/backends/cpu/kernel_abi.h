@@ -38,6 +38,7 @@ enum KernelError : int {
   kTooManyDims = 3,      // more non-trivial dims than kMaxDims
   kBadLayout = 4,        // an operand the executor should have made dense
   kOutOfMemory = 5,
+  kEmptyReduction = 6,  // max / argmax / ... over zero elements
 };
 
 // "integer division by zero (ZeroDivisionError)", ...
@@ -53,12 +54,18 @@ inline const char* KernelErrorMessage(int code) {
       return "operand layout not supported by the kernel";
     case kOutOfMemory:
       return "out of memory in a kernel";
+    case kEmptyReduction:
+      return "Expected reduction dim to have non-zero size";
     default:
       return "kernel failed";
   }
 }
 
 typedef int (*KernelFn)(const KernelArgs*);
+
+// Marks a generated kernel: exported from a shared object built with
+// -fvisibility=hidden.
+#define KILN_KERNEL extern "C" __attribute__((visibility("default")))
 
 }  // namespace cpu
 }  // namespace kiln

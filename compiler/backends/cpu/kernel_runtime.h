@@ -26,8 +26,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "compiler/backends/cpu/kernel_abi.h"
+#include "compiler/runtime/scalar_math.h"
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
@@ -53,7 +56,8 @@ inline int ParallelFor(int64_t n, int64_t grain, int64_t num_threads, F&& f) {
   if (threads <= 1) return f(int64_t{0}, n);
   int err = 0;
 #if defined(_OPENMP)
-#pragma omp parallel num_threads(static_cast<int>(threads)) reduction(max : err)
+#pragma omp parallel num_threads(static_cast <int>(threads)) reduction(max \
+                                                                       : err)
   {
     int64_t t = omp_get_thread_num();
     int64_t nt = omp_get_num_threads();
@@ -226,10 +230,9 @@ inline int RunPointwise(const KernelArgs* a, const int (&ops)[N],
   Loop<N> L;
   int e = MakeLoop<N>(a, ops, elem, /*reorder=*/true, &L);
   if (e != kKernelOk || L.numel == 0) return e;
-  return ParallelFor(L.numel, kGrainSize, a->num_threads,
-                     [&](int64_t b, int64_t end) {
-                       return RunRange<N>(L, b, end, body);
-                     });
+  return ParallelFor(
+      L.numel, kGrainSize, a->num_threads,
+      [&](int64_t b, int64_t end) { return RunRange<N>(L, b, end, body); });
 }
 
 // ---------------------------------------------------------------------------
@@ -238,12 +241,80 @@ inline int RunPointwise(const KernelArgs* a, const int (&ops)[N],
 // A Reducer is a struct with
 //   using In = <input storage type>; using Acc = <accumulator>;
 //   static constexpr bool kOrdered;  // Step needs the logical index
+//   static constexpr bool kNeedsElements;  // no identity (max, argmax)
 //   Acc Identity() const;
 //   Acc Step(Acc acc, In x, int64_t index) const;
 //   Acc Merge(Acc a, Acc b) const;   // b's elements come after a's
 //   void Store(char* const* outs, Acc acc, int64_t count) const;
 // `index` is the element's position in the reduced dims' row-major order
 // (only meaningful when kOrdered).
+
+// Reducer building blocks.
+template <class T>
+inline T ExtremumIdentity(bool is_max) {
+  if constexpr (std::numeric_limits<T>::has_infinity) {
+    return is_max ? -std::numeric_limits<T>::infinity()
+                  : std::numeric_limits<T>::infinity();
+  } else {
+    return is_max ? std::numeric_limits<T>::lowest()
+                  : std::numeric_limits<T>::max();
+  }
+}
+
+// The running max (or min) `a` updated with `b`; NaN wins.
+template <bool kMax, class T>
+inline T PickExtremum(T a, T b) {
+  if (kiln::pw::IsNanT(a)) return a;
+  if (kiln::pw::IsNanT(b)) return b;
+  return (kMax ? (b > a) : (b < a)) ? b : a;
+}
+
+template <class T>
+struct ValueIndex {
+  T value;
+  int64_t index;  // -1: no element yet
+};
+
+// `b`'s elements come after `a`'s: ties keep `a` (the first extremum); the
+// first NaN wins.
+template <bool kMax, class T>
+inline ValueIndex<T> PickIndexed(ValueIndex<T> a, ValueIndex<T> b) {
+  if (a.index < 0) return b;
+  if (b.index < 0) return a;
+  if (kiln::pw::IsNanT(a.value)) return a;
+  if (kiln::pw::IsNanT(b.value)) return b;
+  return (kMax ? (b.value > a.value) : (b.value < a.value)) ? b : a;
+}
+
+struct Welford {
+  double mean;
+  double m2;
+  int64_t n;
+};
+inline Welford WelfordStep(Welford a, double x) {
+  a.n += 1;
+  double delta = x - a.mean;
+  a.mean += delta / static_cast<double>(a.n);
+  a.m2 += delta * (x - a.mean);
+  return a;
+}
+inline Welford WelfordMerge(Welford a, Welford b) {
+  if (a.n == 0) return b;
+  if (b.n == 0) return a;
+  int64_t n = a.n + b.n;
+  double delta = b.mean - a.mean;
+  double nb = static_cast<double>(b.n) / static_cast<double>(n);
+  Welford r;
+  r.mean = a.mean + delta * nb;
+  r.m2 = a.m2 + b.m2 + delta * delta * static_cast<double>(a.n) * nb;
+  r.n = n;
+  return r;
+}
+inline double WelfordVar(Welford a, double correction) {
+  double divisor = static_cast<double>(a.n) - correction;
+  if (divisor < 0) divisor = 0;
+  return a.m2 / divisor;
+}
 
 struct RedDim {
   int64_t size;
@@ -343,9 +414,8 @@ inline void SortRedDims(RedDim* dims, int n) {
 // reduced dims kept as size 1). `in_elem`/`out_elem` are element sizes.
 template <int NO, class R>
 inline int RunReduction(const KernelArgs* a, int in_op,
-                        const int (&out_ops)[NO],
-                        const int64_t (&out_elem)[NO], const bool* reduced,
-                        const R& r) {
+                        const int (&out_ops)[NO], const int64_t (&out_elem)[NO],
+                        const bool* reduced, const R& r) {
   static_assert(NO <= 4, "at most 4 reduction outputs");
   using Acc = typename R::Acc;
   using In = typename R::In;
@@ -395,7 +465,10 @@ inline int RunReduction(const KernelArgs* a, int in_op,
   const char* in_base = in.data;
   char* out_base[NO];
   for (int k = 0; k < NO; ++k) out_base[k] = a->tensors[out_ops[k]].data;
-  if (n_red == 0) nr = -1;  // nothing to reduce: identity everywhere
+  if (n_red == 0) {
+    if (R::kNeedsElements) return kEmptyReduction;
+    nr = -1;  // nothing to reduce: identity everywhere
+  }
 
   auto out_ptrs = [&](const int64_t* idx, int upto, char** o, int64_t* in_off) {
     int64_t ioff = 0;
@@ -444,7 +517,8 @@ inline int RunReduction(const KernelArgs* a, int in_op,
               int64_t roff = 0;
               for (int d = 0; d < nr; ++d) roff += ridx[d] * red[d].in_stride;
               const In* x = x0 + roff;
-              for (int64_t j = 0; j < len; ++j) acc[j] = r.Step(acc[j], x[j], 0);
+              for (int64_t j = 0; j < len; ++j)
+                acc[j] = r.Step(acc[j], x[j], 0);
               for (int d = nr - 1; d >= 0; --d) {
                 if (++ridx[d] < red[d].size) break;
                 ridx[d] = 0;
@@ -501,9 +575,8 @@ inline int RunReduction(const KernelArgs* a, int in_op,
   // merge the partial results in order.
   for (int64_t i = 0; i < n_out; ++i) {
     constexpr int kMaxThreads = 256;
-    int64_t nt = std::min<int64_t>(
-        std::min<int64_t>(threads, kMaxThreads),
-        std::max<int64_t>(1, n_red / kGrainSize));
+    int64_t nt = std::min<int64_t>(std::min<int64_t>(threads, kMaxThreads),
+                                   std::max<int64_t>(1, n_red / kGrainSize));
     Acc partial[kMaxThreads];
     char* o[NO];
     ParallelFor(nt, 1, nt, [&](int64_t b, int64_t e) {
@@ -545,8 +618,8 @@ inline int RunRows(const KernelArgs* a, const int (&ops)[N],
   for (int k = 0; k < N; ++k) {
     const TensorArg& t = a->tensors[ops[k]];
     int off = R - static_cast<int>(t.rank);
-    int64_t stride = 0;      // of the innermost non-trivial row dim
-    int64_t expect = -1;     // what the next outer dim's stride must be
+    int64_t stride = 0;   // of the innermost non-trivial row dim
+    int64_t expect = -1;  // what the next outer dim's stride must be
     bool ok = true;
     for (int d = row_begin + row_count - 1; d >= row_begin; --d) {
       int64_t size = d >= off ? t.sizes[d - off] : 1;

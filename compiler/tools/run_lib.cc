@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -10,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
-#include "compiler/interpreter/interpreter.h"
+#include "compiler/backends/backend.h"
 #include "compiler/ir/convert.h"
 #include "compiler/ir/text.h"
 #include "compiler/runtime/tensor_proto.h"
@@ -34,9 +36,40 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 const std::vector<std::string>& AvailableBackends() {
-  static const auto* backends = new std::vector<std::string>{"interpreter"};
+  static const auto* backends = [] {
+    auto* names = new std::vector<std::string>{"interpreter"};
+    for (const std::string& n : backends::BackendRegistry::Global().Names()) {
+      if (n != "interpreter") names->push_back(n);
+    }
+    return names;
+  }();
   return *backends;
 }
+
+namespace {
+
+// Compiled executables by backend and graph text, so that batch mode and
+// repeated runs of one graph compile it once.
+absl::StatusOr<const backends::Executable*> CompiledFor(
+    const std::string& backend, const ir::Graph& graph) {
+  static std::mutex mu;
+  static auto* cache =
+      new std::map<std::string, std::unique_ptr<backends::Executable>>();
+  std::string key = absl::StrCat(backend, "\n", ir::PrintGraph(graph));
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache->find(key);
+  if (it != cache->end()) return it->second.get();
+  auto b = backends::CreateBackend(backend);
+  if (!b.ok()) return b.status();
+  auto exe = (*b)->Compile(graph, backends::CompileOptions());
+  if (!exe.ok()) return exe.status();
+  if (cache->size() >= 256) cache->clear();
+  const backends::Executable* raw = exe->get();
+  (*cache)[key] = *std::move(exe);
+  return raw;
+}
+
+}  // namespace
 
 absl::StatusOr<RunOptions> ParseFlags(const std::vector<std::string>& args) {
   RunOptions o;
@@ -205,7 +238,9 @@ absl::Status RunTool(const RunOptions& options, std::ostream& out) {
   }
   auto inputs = InputsFromRequest(request, **graph);
   if (!inputs.ok()) return inputs.status();
-  auto outputs = interp::RunGraph(**graph, *inputs);
+  auto exe = CompiledFor(options.backend, **graph);
+  if (!exe.ok()) return exe.status();
+  auto outputs = (*exe)->Run(*inputs);
   if (!outputs.ok()) return outputs.status();
   if (options.print_outputs) {
     for (size_t i = 0; i < outputs->size(); ++i) {

@@ -15,9 +15,11 @@
 //            `aten::copy_` into a placeholder; ops::MutatedInputs), with
 //            the input's value after the run.
 //
-// Backends: `interpreter` (the reference interpreter). The CPU backend
-// plugs in here behind the same --backend flag; AvailableBackends() is the
-// list `--backend` accepts and `--list_backends` prints.
+// Backends: every backend registered with compiler/backends (`interpreter`,
+// the reference interpreter, and `cpu`, generated C++); AvailableBackends()
+// is the list `--backend` accepts and `--list_backends` prints. A graph is
+// compiled once per process and backend (batch mode reuses it). Inputs the
+// graph mutates (copy_) come back in ExecuteResponse.mutations.
 //
 // Introspection for test harnesses: `--list_ops` prints every registered op
 // (`name<TAB>category<TAB>schema`, sorted by name); `--list_backends` prints

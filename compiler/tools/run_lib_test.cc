@@ -56,6 +56,45 @@ TEST(RunLibTest, RunsAGraphFileOnInputsAndWritesOutputs) {
   EXPECT_TRUE(resp.outputs(2).has_none());
 }
 
+TEST(RunLibTest, CpuBackendRunsTheGraphAndReportsMutations) {
+  std::string graph = TempPath("cpu.kir");
+  WriteFile(graph, R"(graph(%x: f32[3], %acc: f32[3]) {
+  %y = aten::mul.Tensor(%x, %x) : f32[3]
+  %c = aten::copy_.default(%acc, %y) : f32[3]
+  return (%y)
+})");
+  v1::ExecuteRequest req;
+  rt::TensorToProto(
+      rt::Tensor::FromDoubles(ir::DType::kFloat32, {3}, {1, -2, 3}),
+      req.add_inputs()->mutable_tensor());
+  rt::TensorToProto(
+      rt::Tensor::FromDoubles(ir::DType::kFloat32, {3}, {0, 0, 0}),
+      req.add_inputs()->mutable_tensor());
+  std::string inputs = TempPath("cpu_in.pb");
+  WriteFile(inputs, req.SerializeAsString());
+  for (const std::string backend : {"cpu", "interpreter"}) {
+    std::string outputs = TempPath("cpu_out_" + backend + ".pb");
+    auto options = ParseFlags({"--graph=" + graph, "--inputs=" + inputs,
+                               "--outputs=" + outputs, "--backend=" + backend});
+    ASSERT_TRUE(options.ok()) << options.status();
+    std::ostringstream out;
+    absl::Status st = RunTool(*options, out);
+    ASSERT_TRUE(st.ok()) << backend << ": " << st;
+    std::ifstream f(outputs, std::ios::binary);
+    v1::ExecuteResponse resp;
+    ASSERT_TRUE(resp.ParseFromIstream(&f));
+    ASSERT_EQ(resp.outputs_size(), 1);
+    auto y = rt::TensorFromProto(resp.outputs(0).tensor(), "y");
+    ASSERT_TRUE(y.ok());
+    EXPECT_EQ(y->ToDoubles(), (std::vector<double>{1, 4, 9})) << backend;
+    ASSERT_EQ(resp.mutations_size(), 1) << backend;
+    EXPECT_EQ(resp.mutations(0).input_index(), 1);
+    auto acc = rt::TensorFromProto(resp.mutations(0).value(), "acc");
+    ASSERT_TRUE(acc.ok());
+    EXPECT_EQ(acc->ToDoubles(), (std::vector<double>{1, 4, 9})) << backend;
+  }
+}
+
 TEST(RunLibTest, BinaryGraphsAndErrors) {
   EXPECT_FALSE(ParseFlags({}).ok());
   EXPECT_FALSE(ParseFlags({"--graph=x", "--frob"}).ok());

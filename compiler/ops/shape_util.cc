@@ -14,10 +14,59 @@ std::string ShapeString(const std::vector<ExprRef>& sizes) {
   return ir::ExprListToString(sizes);
 }
 
+namespace {
+
+// `e` with products distributed over sums ((s0 - 2)*s1 -> s0*s1 - 2*s1), so
+// that polynomials have one normal form; nullptr when that would take more
+// than `budget` terms.
+ExprRef Expand(const ExprRef& e, int budget = 64) {
+  switch (e->op()) {
+    case sym::Op::kConst:
+    case sym::Op::kSymbol:
+      return e;
+    case sym::Op::kAdd: {
+      std::vector<ExprRef> terms;
+      for (const ExprRef& a : e->args()) {
+        ExprRef x = Expand(a, budget);
+        if (!x) return nullptr;
+        terms.push_back(x);
+      }
+      return Expr::Add(std::move(terms));
+    }
+    case sym::Op::kMul: {
+      std::vector<ExprRef> terms = {ir::Const(1)};
+      for (const ExprRef& a : e->args()) {
+        ExprRef x = Expand(a, budget);
+        if (!x) return nullptr;
+        std::vector<ExprRef> parts =
+            x->op() == sym::Op::kAdd ? x->args() : std::vector<ExprRef>{x};
+        if (terms.size() * parts.size() > static_cast<size_t>(budget)) {
+          return nullptr;
+        }
+        std::vector<ExprRef> next;
+        for (const ExprRef& t : terms) {
+          for (const ExprRef& p : parts) next.push_back(Expr::Mul(t, p));
+        }
+        terms = std::move(next);
+      }
+      return Expr::Add(std::move(terms));
+    }
+    default:
+      return e;  // FloorDiv, Min, ...: compared structurally
+  }
+}
+
+}  // namespace
+
 std::optional<bool> ProvablyEqual(const ExprRef& a, const ExprRef& b) {
   if (sym::SameExpr(a, b)) return true;
   ExprRef d = Expr::Sub(a, b);
   if (auto c = d->AsConst()) return *c == 0;
+  // Polynomials written differently: (s0 - 2)*s1 == s0*s1 - 2*s1.
+  ExprRef ea = Expand(a), eb = Expand(b);
+  if (ea && eb) {
+    if (auto c = Expr::Sub(ea, eb)->AsConst()) return *c == 0;
+  }
   return std::nullopt;
 }
 

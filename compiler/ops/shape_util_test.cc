@@ -91,6 +91,22 @@ TEST(ShapeUtilTest, ProvablyLessAssumesSymbolsAtLeastTwo) {
   EXPECT_EQ(ProvablyLess(Const(3), S("s0")), std::nullopt);
 }
 
+TEST(ShapeUtilTest, ProvablyEqualExpandsProducts) {
+  ExprRef lhs = Expr::Mul(Expr::Sub(S("s0"), Const(2)), S("s1"));
+  ExprRef rhs =
+      Expr::Sub(Expr::Mul(S("s0"), S("s1")), Expr::Mul(Const(2), S("s1")));
+  EXPECT_EQ(ProvablyEqual(lhs, rhs), true);
+  EXPECT_EQ(ProvablyEqual(Expr::Mul(Expr::Add(S("s0"), Const(1)),
+                                    Expr::Add(S("s0"), Const(1))),
+                          Expr::Add({Expr::Mul(S("s0"), S("s0")),
+                                     Expr::Mul(Const(2), S("s0")), Const(1)})),
+            true);
+  EXPECT_EQ(ProvablyEqual(lhs, Expr::Mul(S("s0"), S("s1"))), std::nullopt);
+  EXPECT_EQ(ProvablyEqual(Expr::Mul(Expr::Add(S("s0"), Const(1)), Const(3)),
+                          Expr::Add(Expr::Mul(Const(3), S("s0")), Const(4))),
+            false);
+}
+
 TEST(ShapeUtilTest, WrapDim) {
   EXPECT_EQ(*WrapDim(-1, 3), 2);
   EXPECT_EQ(*WrapDim(0, 0), 0);

@@ -510,7 +510,10 @@ class Parser {
     if (!Consume('[')) return Error("expected '[' after the dtype");
     std::vector<ExprRef> sizes, strides;
     if (auto st = ExprList(']', &sizes); !st.ok()) return st;
-    if (Consume('{')) {
+    // Strides follow the sizes immediately (`f32[4, 3]{1, 4}`); a `{` after
+    // a space opens a fused node's kernel block.
+    if (pos_ < text_.size() && text_[pos_] == '{') {
+      ++pos_;
       if (auto st = ExprList('}', &strides); !st.ok()) return st;
       if (strides.size() != sizes.size()) {
         return Error("strides and sizes differ in length");

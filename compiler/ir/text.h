@@ -10,7 +10,7 @@
 //   }
 //
 // Types: dtype (f16 bf16 f32 f64 i8 i16 i32 i64 u8 b8), sizes in [], then
-// strides in {} only when not the contiguous ones, ` offset(E)` when the
+// strides in {} (right after the `]`) only when not the contiguous ones, ` offset(E)` when the
 // storage offset is not 0, ` cuda:N` off the CPU and ` requires_grad`.
 // Sizes, strides and offsets are symbolic expressions as sym::Expr prints
 // them (`2*s0 + 1`, `FloorDiv(s0, 2)`).
@@ -26,6 +26,15 @@
 //
 // Placeholders: `%x: <tensor type>`, `%n: SymInt(<expr>)`, `%a: int`,
 // `float`, `bool`, `str`, `NoneType`. `//` starts a comment.
+//
+// Tensor constants: `%c = constant([1.0, 2.5]) : f32[2]` (elements in
+// row-major order, each in the shortest form that reads back exactly).
+// A `kiln::fused` node is followed by ` {`, its kernel's layout
+// (`kind=reduction, shape=[4, 8], reduce_dims=[1], input_dims=[[0, 1]]`),
+// its body as a nested `graph(...) {...}` and `}` (docs/compiler.md,
+// "Fusion"); ParseGraph verifies graphs with fused nodes. After memory
+// planning, nodes end with `// slot N` and the plan follows the graph as
+// comments.
 //
 // Parsing goes through kiln.v1.Graph and GraphFromProto, so text graphs get
 // exactly the validation wire graphs get. Thread-safe (pure functions).

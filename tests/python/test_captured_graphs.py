@@ -37,6 +37,10 @@ def _load(name: str) -> CapturedGraph:
     return load(str(DATA), name)
 
 
+def _load_from(folder: pathlib.Path, name: str) -> CapturedGraph:
+    return load(str(folder), name)
+
+
 def _same_torch(case: CapturedGraph) -> bool:
     return case.graph.debug["torch_version"] == str(torch.__version__)
 
@@ -88,16 +92,18 @@ def test_graph_is_well_formed(name: str) -> None:
 @pytest.mark.parametrize("name", CASES)
 def test_oracle_gives_the_stored_outputs(name: str) -> None:
     case = _load(name)
-    # Same torch: the same ATen kernels, so the same bits. Another release
-    # may round differently; the graph must still compute the same thing.
-    close = dict(rtol=0.0, atol=0.0) if _same_torch(case) else dict(scale=10.0)
+    # Same torch: the same ATen kernels, but the BLAS and the thread count
+    # may split reductions differently from the host that wrote the data, so
+    # results agree to ATen's test tolerances rather than bit for bit.
+    # Another release may round differently; it gets ten times that.
+    close = dict(scale=1.0) if _same_torch(case) else dict(scale=10.0)
     assert_outputs_close(evaluate(case.graph, case.inputs), case.expected, **close)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_imported_module_gives_the_stored_outputs(name: str) -> None:
     case = _load(name)
-    close = dict(rtol=0.0, atol=0.0) if _same_torch(case) else dict(scale=10.0)
+    close = dict(scale=1.0) if _same_torch(case) else dict(scale=10.0)
     with torch.no_grad():
         assert_outputs_close(import_graph(case.graph)(*case.inputs), case.expected, **close)
 
@@ -157,4 +163,14 @@ def test_capture_script_reproduces_the_data() -> None:
         fresh = sorted(os.listdir(tmp))
         assert fresh == sorted(os.listdir(DATA))
         for name in fresh:
+            if name.endswith(".npz"):
+                continue  # tensors: compared below, within tolerance
             assert (pathlib.Path(tmp) / name).read_bytes() == (DATA / name).read_bytes(), name
+        # Tensors come from fixed seeds, but a backward graph's inputs are
+        # forward activations: computed, like every output, by this host's
+        # BLAS and threads, so they must agree closely, not bit for bit.
+        for case in cases:
+            fresh_case = _load_from(pathlib.Path(tmp), case.name)
+            stored = _load(case.name)
+            assert_outputs_close(fresh_case.inputs, stored.inputs, scale=1.0)
+            assert_outputs_close(fresh_case.expected, stored.expected, scale=1.0)

@@ -837,43 +837,56 @@ KILN_REGISTER_OP("aten::reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)")
     .Infer(InferReshape)
     .Reference(RunReshape);
 
-absl::StatusOr<MemoryFormat> ContiguousFormat(const Arg& a) {
-  MemoryFormat f = a.kind == Arg::Kind::kMemoryFormat
-                       ? a.memory_format
-                       : MemoryFormat::kContiguous;
+// ATen's contiguous: the input itself when it is contiguous in the format
+// (preserve_format asks for plain contiguity there), else a clone in the
+// format (an error for preserve_format).
+MemoryFormat ContiguousFormat(const Arg& a) {
+  return a.kind == Arg::Kind::kMemoryFormat ? a.memory_format
+                                            : MemoryFormat::kContiguous;
+}
+
+absl::Status NoPreserve(MemoryFormat f) {
   if (f == MemoryFormat::kPreserve) {
     return Invalid(
         "preserve memory format is unsupported by the contiguous operator");
   }
-  return f;
+  return absl::OkStatus();
+}
+
+MemoryFormat CheckedFormat(MemoryFormat f) {
+  return f == MemoryFormat::kPreserve ? MemoryFormat::kContiguous : f;
 }
 
 absl::StatusOr<std::vector<InferredOutput>> InferContiguous(
     const InferContext& ctx) {
   const TensorType& self = ctx.tensor(0);
-  auto format = ContiguousFormat(ctx.arg(1));
-  if (!format.ok()) return format.status();
-  auto copy = CopyType(self, self.sizes, *format);
-  if (!copy.ok()) return copy.status();
-  auto already = IsContiguousIn(self, *format);
+  MemoryFormat format = ContiguousFormat(ctx.arg(1));
+  auto already = IsContiguousIn(self, CheckedFormat(format));
   if (already == true) {
     return std::vector<InferredOutput>{
         Like(self, self.sizes, self.strides, self.storage_offset)};
   }
+  if (auto st = NoPreserve(format); !st.ok()) {
+    if (already == false) return st;
+    // Undecidable: the run decides (and fails if it must copy).
+    format = MemoryFormat::kContiguous;
+  }
+  auto copy = CopyType(self, self.sizes, format);
+  if (!copy.ok()) return copy.status();
   return std::vector<InferredOutput>{
       InferredOutput(*copy, /*exact=*/already.has_value())};
 }
 
 absl::Status RunContiguous(KernelContext& kc) {
   const rt::Tensor& self = kc.tensor(0);
-  auto format = ContiguousFormat(kc.arg(1));
-  if (!format.ok()) return format.status();
+  MemoryFormat format = ContiguousFormat(kc.arg(1));
   TensorType t = ConstType(self);
-  if (IsContiguousIn(t, *format) == true) {
+  if (IsContiguousIn(t, CheckedFormat(format)) == true) {
     kc.SetOutput(0, self);
     return absl::OkStatus();
   }
-  auto type = CopyType(t, t.sizes, *format);
+  if (auto st = NoPreserve(format); !st.ok()) return st;
+  auto type = CopyType(t, t.sizes, format);
   if (!type.ok()) return type.status();
   auto out = AllocateLike(*type);
   if (!out.ok()) return out.status();

@@ -590,8 +590,13 @@ TEST(ViewOpsTest, ContiguousAliasesOrCopies) {
       One("%x: f32[2, 3, 4, 5]",
           "aten::contiguous.default(%x, memory_format=torch.channels_last)",
           "f32[2, 3, 4, 5]{60, 1, 15, 3}"));
+  // preserve_format: the input itself if contiguous, else an error.
+  ExpectConverts(
+      One("%x: f32[3, 4] offset(1)",
+          "aten::contiguous.default(%x, memory_format=torch.preserve_format)",
+          "f32[3, 4] offset(1)"));
   ExpectError(
-      One("%x: f32[3, 4]",
+      One("%x: f32[3, 4]{1, 3}",
           "aten::contiguous.default(%x, memory_format=torch.preserve_format)",
           "f32[3, 4]"),
       "preserve memory format is unsupported by the contiguous operator");

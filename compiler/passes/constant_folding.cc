@@ -31,20 +31,30 @@ int64_t Bytes(const ir::TensorType& t) {
   return n;
 }
 
+// Creation ops (zeros_like, full_like, ...) read only their tensor
+// arguments' metadata: a static type is enough.
+bool ReadsOnlyMetadata(const ir::Node& node) {
+  return node.op().category() == ops::OpCategory::kCreation;
+}
+
 // Whether `node` qualifies by its op and arguments (not yet by size).
 bool Foldable(const ir::Node& node) {
   if (node.fused() != nullptr || !node.op().has_reference() ||
       HasSideEffects(node) || IsNondeterministic(node.op())) {
     return false;
   }
+  auto known = [&](const ir::Value* v) {
+    if (v->is_constant()) return true;
+    return ReadsOnlyMetadata(node) && v->is_tensor() && StaticType(v->type());
+  };
   for (const ir::Arg& a : node.args()) {
     switch (a.kind) {
       case ir::Arg::Kind::kValue:
-        if (!a.value->is_constant()) return false;
+        if (!known(a.value)) return false;
         break;
       case ir::Arg::Kind::kValueList:
         for (const ir::Value* v : a.values) {
-          if (v != nullptr && !v->is_constant()) return false;
+          if (v != nullptr && !known(v)) return false;
         }
         break;
       case ir::Arg::Kind::kInt:
@@ -75,8 +85,21 @@ absl::StatusOr<bool> ConstantFolding::Run(ir::Graph& graph) {
   auto lookup = [&](const ir::Value* v) -> const ops::RuntimeValue* {
     auto it = materialized.find(v);
     if (it != materialized.end()) return &it->second;
-    if (!v->is_constant()) return nullptr;
-    auto t = interp::ConstantTensor(*v);
+    if (v->is_constant()) {
+      auto t = interp::ConstantTensor(*v);
+      if (!t.ok()) return nullptr;
+      return &(materialized[v] = ops::RuntimeValue::OfTensor(*std::move(t)));
+    }
+    // A creation op's tensor argument: only its metadata is read.
+    if (!v->is_tensor() || !StaticType(v->type())) return nullptr;
+    auto eval = [](const std::vector<ir::ExprRef>& list) {
+      std::vector<int64_t> out;
+      for (const ir::ExprRef& e : list) out.push_back(*e->AsConst());
+      return out;
+    };
+    auto t = rt::Tensor::EmptyStrided(v->type().dtype, eval(v->type().sizes),
+                                      eval(v->type().strides),
+                                      *v->type().storage_offset->AsConst());
     if (!t.ok()) return nullptr;
     return &(materialized[v] = ops::RuntimeValue::OfTensor(*std::move(t)));
   };
@@ -121,7 +144,9 @@ absl::StatusOr<bool> ConstantFolding::Run(ir::Graph& graph) {
       materialized[c] = ops::RuntimeValue::OfTensor(t);
       constants.push_back(c);
     }
-    for (ir::Value* v : node->Operands()) consumed.insert(v);
+    for (ir::Value* v : node->Operands()) {
+      if (v->is_constant()) consumed.insert(v);
+    }
     for (int o = 0; o < node->num_outputs(); ++o) {
       if (constants[o]) graph.ReplaceAllUsesWith(node->output(o), constants[o]);
     }

@@ -1,5 +1,6 @@
 // Constant folding: a node whose tensor inputs are all constants (or that
-// has none, like a creation op with constant arguments) and whose
+// has none, like a creation op with constant arguments; creation ops such
+// as zeros_like read only their inputs' static types) and whose
 // arguments and output types are static is evaluated at compile time with
 // its reference implementation (the interpreter's), and its outputs become
 // graph constants. Chains fold in one pass. Not folded: side effects,

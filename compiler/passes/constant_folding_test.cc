@@ -78,6 +78,33 @@ graph(%x: i32[3]) {
                /*changed=*/true);
 }
 
+TEST(ConstantFoldingTest, CreationOpsFoldFromStaticTypes) {
+  // zeros_like reads only %x's type; arange and full have no inputs. empty
+  // is not folded (its contents are unspecified, and each call is its own
+  // buffer), nor are creations of symbolic sizes.
+  ExpectGolden(R"(
+graph(%x: f32[2, 3], %y: f32[s0]) {
+  %z = aten::zeros_like.default(%x) : f32[2, 3]
+  %r = aten::arange.default(3, dtype=torch.int64) : i64[3]
+  %f = aten::full.default([2], 2.5) : f32[2]
+  %e = aten::empty_like.default(%x) : f32[2, 3]
+  %o = aten::ones_like.default(%y) : f32[s0]
+  %a = aten::add.Tensor(%z, %r) : f32[2, 3]
+  return (%a, %f, %e, %o)
+}
+)",
+               R"(
+graph(%x: f32[2, 3], %y: f32[s0]) {
+  %f_c = constant([2.5, 2.5]) : f32[2]
+  %a_c = constant([0.0, 1.0, 2.0, 0.0, 1.0, 2.0]) : f32[2, 3]
+  %e = aten::empty_like.default(%x) : f32[2, 3]
+  %o = aten::ones_like.default(%y) : f32[s0]
+  return (%a_c, %f_c, %e, %o)
+}
+)",
+               /*changed=*/true);
+}
+
 TEST(ConstantFoldingTest, LeavesNonConstantAndSymbolicNodes) {
   constexpr char kGraph[] = R"(
 graph(%x: f32[s0], %y: f32[4]) {

@@ -1,7 +1,8 @@
 // kiln-opt: runs passes over an IR text graph and prints the result (like
 // XLA's hlo-opt). Usage:
-//   kiln-opt [--passes=view_simplification,dce] [--stats] FILE.kir
-// Without --passes it runs the default pipeline; "-" reads stdin. The
+//   kiln-opt [--passes=view_simplification,dce] [--stats] FILE.kir|FILE.pb
+// Without --passes it runs the default pipeline; "-" reads IR text from
+// stdin; a .pb file is a serialized kiln.v1.Graph. The
 // verifier runs after every pass. Exit 0 on success, 1 on an error, 2 for
 // bad usage.
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_split.h"
+#include "compiler/ir/convert.h"
 #include "compiler/ir/text.h"
 #include "compiler/passes/pipeline.h"
 
@@ -38,14 +40,24 @@ int main(int argc, char** argv) {
   if (file == "-") {
     text << std::cin.rdbuf();
   } else {
-    std::ifstream in(file);
+    std::ifstream in(file, std::ios::binary);
     if (!in) {
       std::cerr << "kiln-opt: cannot read " << file << "\n";
       return 1;
     }
     text << in.rdbuf();
   }
-  auto graph = kiln::ir::ParseGraph(text.str());
+  absl::StatusOr<std::unique_ptr<kiln::ir::Graph>> graph;
+  if (file.size() > 3 && file.substr(file.size() - 3) == ".pb") {
+    kiln::v1::Graph proto;
+    if (!proto.ParseFromString(text.str())) {
+      std::cerr << "kiln-opt: " << file << " is not a kiln.v1.Graph\n";
+      return 1;
+    }
+    graph = kiln::ir::GraphFromProto(proto);
+  } else {
+    graph = kiln::ir::ParseGraph(text.str());
+  }
   if (!graph.ok()) {
     std::cerr << "kiln-opt: error: " << graph.status() << "\n";
     return 1;

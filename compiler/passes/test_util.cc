@@ -71,7 +71,9 @@ absl::StatusOr<std::vector<interp::RuntimeValue>> RandomInputs(
         auto x = rt::Tensor::EmptyStrided(t.dtype, sizes, strides, *offset);
         if (!x.ok()) return x.status();
         std::uniform_real_distribution<double> real(-2.0, 2.0);
-        std::uniform_int_distribution<int64_t> small(-5, 5);
+        // Small positive ints: valid class targets and indices for the
+        // captured graphs' losses and gathers, never a zero divisor.
+        std::uniform_int_distribution<int64_t> small(1, 3);
         std::uniform_int_distribution<int64_t> bit(0, 1);
         rt::ForEachIndex(x->sizes(), [&](const int64_t* idx) {
           uint8_t* dst = x->ElementPtr(idx);
@@ -79,8 +81,6 @@ absl::StatusOr<std::vector<interp::RuntimeValue>> RandomInputs(
             rt::StoreScalar(rt::Scalar::Bool(bit(rng)), t.dtype, dst);
           } else if (ir::IsFloating(t.dtype)) {
             rt::StoreScalar(rt::Scalar::Float(real(rng)), t.dtype, dst);
-          } else if (t.dtype == ir::DType::kUInt8) {
-            rt::StoreScalar(rt::Scalar::Int(small(rng) + 5), t.dtype, dst);
           } else {
             rt::StoreScalar(rt::Scalar::Int(small(rng)), t.dtype, dst);
           }

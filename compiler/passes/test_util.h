@@ -30,7 +30,8 @@ absl::StatusOr<PassResult> RunPassOnText(Pass& pass, std::string_view input);
 
 // Random inputs for `graph`'s placeholders: tensors of their types'
 // layout (symbols from `bindings`), values in a small range per dtype
-// (bools, small ints, floats in [-2, 2]); SymInt inputs from `bindings`.
+// (bools, ints in [1, 3], floats in [-2, 2]); SymInt inputs from
+// `bindings`.
 absl::StatusOr<std::vector<interp::RuntimeValue>> RandomInputs(
     const ir::Graph& graph, uint64_t seed, const sym::Bindings& bindings = {});
 

@@ -186,5 +186,173 @@ graph(%x: f32[s0, 8], %v: f32[8], %m: b8[s0, 8]) {
                /*kernels_before=*/6, /*kernels_after=*/2);
 }
 
+TEST(FusionTest, SoftmaxWithPrologueAndEpilogue) {
+  ExpectFusion(R"(
+graph(%x: f32[2, 5, 5], %mask: f32[5, 5], %v: f32[2, 5, 8]) {
+  %div = aten::div.Tensor(%x, 2.8284271247461903) : f32[2, 5, 5]
+  %add = aten::add.Tensor(%div, %mask) : f32[2, 5, 5]
+  %sm = aten::_softmax.default(%add, -1, False) : f32[2, 5, 5]
+  %half = aten::mul.Tensor(%sm, 0.5) : f32[2, 5, 5]
+  %bmm = aten::bmm.default(%half, %v) : f32[2, 5, 8]
+  return (%bmm)
+}
+)",
+               R"(
+graph(%x: f32[2, 5, 5], %mask: f32[5, 5], %v: f32[2, 5, 8]) {
+  %fused = kiln::fused.default([%x, %mask]) : f32[2, 5, 5] {
+    kind=softmax, shape=[2, 5, 5], reduce_dims=[2], input_dims=[[0, 1, 2], [1, 2]]
+    graph(%x: f32[2, 5, 5], %mask: f32[5, 5]) {
+      %div = aten::div.Tensor(%x, 2.8284271247461903) : f32[2, 5, 5]
+      %add = aten::add.Tensor(%div, %mask) : f32[2, 5, 5]
+      %sm = aten::_softmax.default(%add, -1, False) : f32[2, 5, 5]
+      %half = aten::mul.Tensor(%sm, 0.5) : f32[2, 5, 5]
+      return (%half)
+    }
+  }
+  %bmm = aten::bmm.default(%fused, %v) : f32[2, 5, 8]
+  return (%bmm)
+}
+)",
+               /*kernels_before=*/5, /*kernels_after=*/2);
+}
+
+TEST(FusionTest, LayerNormWithResidualPrologueAndEpilogue) {
+  ExpectFusion(R"(
+graph(%x: f32[2, 5, 16], %res: f32[2, 5, 16], %w: f32[16], %b: f32[16]) {
+  %add = aten::add.Tensor(%x, %res) : f32[2, 5, 16]
+  %ln = aten::native_layer_norm.default(%add, [16], %w, %b, 1e-05) : (f32[2, 5, 16], f32[2, 5, 1], f32[2, 5, 1])
+  %relu = aten::relu.default(%ln#0) : f32[2, 5, 16]
+  %scaled = aten::mul.Tensor(%relu, 2.0) : f32[2, 5, 16]
+  return (%scaled, %ln#1, %ln#2)
+}
+)",
+               R"(
+graph(%x: f32[2, 5, 16], %res: f32[2, 5, 16], %w: f32[16], %b: f32[16]) {
+  %fused = kiln::fused.default([%x, %res, %w, %b]) : (f32[2, 5, 1], f32[2, 5, 1], f32[2, 5, 16]) {
+    kind=layer_norm, shape=[2, 5, 16], reduce_dims=[2], input_dims=[[0, 1, 2], [0, 1, 2], [2], [2]]
+    graph(%x: f32[2, 5, 16], %res: f32[2, 5, 16], %w: f32[16], %b: f32[16]) {
+      %add = aten::add.Tensor(%x, %res) : f32[2, 5, 16]
+      %ln = aten::native_layer_norm.default(%add, [16], %w, %b, 1e-05) : (f32[2, 5, 16], f32[2, 5, 1], f32[2, 5, 1])
+      %relu = aten::relu.default(%ln#0) : f32[2, 5, 16]
+      %scaled = aten::mul.Tensor(%relu, 2.0) : f32[2, 5, 16]
+      return (%ln#1, %ln#2, %scaled)
+    }
+  }
+  return (%fused#2, %fused#0, %fused#1)
+}
+)",
+               /*kernels_before=*/4, /*kernels_after=*/1);
+}
+
+TEST(FusionTest, LogSoftmaxThenReduction) {
+  ExpectFusion(R"(
+graph(%x: f32[6, 4], %b: f32[4]) {
+  %add = aten::add.Tensor(%x, %b) : f32[6, 4]
+  %tanh = aten::tanh.default(%add) : f32[6, 4]
+  %ls = aten::_log_softmax.default(%tanh, 1, False) : f32[6, 4]
+  %neg = aten::neg.default(%ls) : f32[6, 4]
+  %sum = aten::sum.dim_IntList(%neg, [1]) : f32[6]
+  return (%sum)
+}
+)",
+               R"(
+graph(%x: f32[6, 4], %b: f32[4]) {
+  %fused = kiln::fused.default([%x, %b]) : f32[6, 4] {
+    kind=softmax, shape=[6, 4], reduce_dims=[1], input_dims=[[0, 1], [1]]
+    graph(%x: f32[6, 4], %b: f32[4]) {
+      %add = aten::add.Tensor(%x, %b) : f32[6, 4]
+      %tanh = aten::tanh.default(%add) : f32[6, 4]
+      %ls = aten::_log_softmax.default(%tanh, 1, False) : f32[6, 4]
+      %neg = aten::neg.default(%ls) : f32[6, 4]
+      return (%neg)
+    }
+  }
+  %fused_1 = kiln::fused.default([%fused]) : f32[6] {
+    kind=reduction, shape=[6, 4], reduce_dims=[1], input_dims=[[0, 1]]
+    graph(%fused: f32[6, 4]) {
+      %sum = aten::sum.dim_IntList(%fused, [1]) : f32[6]
+      return (%sum)
+    }
+  }
+  return (%fused_1)
+}
+)",
+               /*kernels_before=*/5, /*kernels_after=*/2);
+}
+
+TEST(FusionTest, DifferentSizesDoNotFuse) {
+  ExpectFusion(R"(
+graph(%x: f32[8], %y: f32[4, 8]) {
+  %e = aten::exp.default(%x) : f32[8]
+  %a = aten::add.Tensor(%e, %y) : f32[4, 8]
+  %s = aten::sum.dim_IntList(%a, [0]) : f32[8]
+  %n = aten::neg.default(%s) : f32[8]
+  return (%n)
+}
+)",
+               R"(
+graph(%x: f32[8], %y: f32[4, 8]) {
+  %fused = kiln::fused.default([%x]) : f32[8] {
+    kind=pointwise, shape=[8], input_dims=[[0]]
+    graph(%x: f32[8]) {
+      %e = aten::exp.default(%x) : f32[8]
+      return (%e)
+    }
+  }
+  %fused_1 = kiln::fused.default([%fused, %y]) : f32[8] {
+    kind=reduction, shape=[4, 8], reduce_dims=[0], input_dims=[[1], [0, 1]]
+    graph(%fused: f32[8], %y: f32[4, 8]) {
+      %a = aten::add.Tensor(%fused, %y) : f32[4, 8]
+      %s = aten::sum.dim_IntList(%a, [0]) : f32[8]
+      %n = aten::neg.default(%s) : f32[8]
+      return (%n)
+    }
+  }
+  return (%fused_1)
+}
+)",
+               /*kernels_before=*/4, /*kernels_after=*/2);
+}
+
+TEST(FusionTest, OptionsTurnPartsOff) {
+  // Without single-node kernels, the exp stays a plain node; without
+  // anchors, the sum stays alone.
+  constexpr char kInput[] = R"(
+graph(%x: f32[8], %y: f32[4, 8]) {
+  %e = aten::exp.default(%x) : f32[8]
+  %a = aten::add.Tensor(%e, %y) : f32[4, 8]
+  %s = aten::sum.dim_IntList(%a, [0]) : f32[8]
+  %n = aten::neg.default(%s) : f32[8]
+  return (%n)
+}
+)";
+  ExpectFusion(kInput, R"(
+graph(%x: f32[8], %y: f32[4, 8]) {
+  %e = aten::exp.default(%x) : f32[8]
+  %fused = kiln::fused.default([%e, %y]) : f32[8] {
+    kind=reduction, shape=[4, 8], reduce_dims=[0], input_dims=[[1], [0, 1]]
+    graph(%e: f32[8], %y: f32[4, 8]) {
+      %a = aten::add.Tensor(%e, %y) : f32[4, 8]
+      %s = aten::sum.dim_IntList(%a, [0]) : f32[8]
+      %n = aten::neg.default(%s) : f32[8]
+      return (%n)
+    }
+  }
+  return (%fused)
+}
+)",
+               4, 2, {.wrap_single_nodes = false});
+  ExpectFusion(kInput, R"(
+graph(%x: f32[8], %y: f32[4, 8]) {
+  %e = aten::exp.default(%x) : f32[8]
+  %a = aten::add.Tensor(%e, %y) : f32[4, 8]
+  %s = aten::sum.dim_IntList(%a, [0]) : f32[8]
+  %n = aten::neg.default(%s) : f32[8]
+  return (%n)
+}
+)",
+               4, 4, {.fuse_anchors = false, .wrap_single_nodes = false});
+}
+
 }  // namespace
 }  // namespace kiln::passes

@@ -314,6 +314,40 @@ graph(%x: f32[8], %y: f32[4, 8]) {
                /*kernels_before=*/4, /*kernels_after=*/2);
 }
 
+TEST(FusionTest, NodesReadingScalarInputsStayOutside) {
+  // Kernels take tensors: the mul by the float graph input %a splits the
+  // chain.
+  ExpectFusion(R"(
+graph(%x: f32[4], %a: float) {
+  %e = aten::exp.default(%x) : f32[4]
+  %m = aten::mul.Tensor(%e, %a) : f32[4]
+  %n = aten::neg.default(%m) : f32[4]
+  return (%n)
+}
+)",
+               R"(
+graph(%x: f32[4], %a: float) {
+  %fused = kiln::fused.default([%x]) : f32[4] {
+    kind=pointwise, shape=[4], input_dims=[[0]]
+    graph(%x: f32[4]) {
+      %e = aten::exp.default(%x) : f32[4]
+      return (%e)
+    }
+  }
+  %m = aten::mul.Tensor(%fused, %a) : f32[4]
+  %fused_1 = kiln::fused.default([%m]) : f32[4] {
+    kind=pointwise, shape=[4], input_dims=[[0]]
+    graph(%m: f32[4]) {
+      %n = aten::neg.default(%m) : f32[4]
+      return (%n)
+    }
+  }
+  return (%fused_1)
+}
+)",
+               /*kernels_before=*/3, /*kernels_after=*/3);
+}
+
 TEST(FusionTest, OptionsTurnPartsOff) {
   // Without single-node kernels, the exp stays a plain node; without
   // anchors, the sum stays alone.

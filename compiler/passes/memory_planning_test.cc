@@ -130,6 +130,61 @@ graph(%x: f32[4], %y: f32[4]) {
 )"));
 }
 
+TEST(MemoryPlanningTest, FusedKernelOutputsAreBuffers) {
+  // Both outputs of %fused are live at %mm; the kernel bodies' values are
+  // never materialized.
+  EXPECT_EQ(Plan(R"(
+graph(%x: f32[4, 8], %w: f32[8, 8]) {
+  %fused = kiln::fused.default([%x]) : (f32[4, 8], f32[4, 8]) {
+    kind=pointwise, shape=[4, 8], input_dims=[[0, 1]]
+    graph(%x: f32[4, 8]) {
+      %e = aten::exp.default(%x) : f32[4, 8]
+      %l = aten::log.default(%x) : f32[4, 8]
+      %a = aten::add.Tensor(%e, %l) : f32[4, 8]
+      return (%e, %a)
+    }
+  }
+  %mm = aten::mm.default(%fused#0, %w) : f32[4, 8]
+  %fused_1 = kiln::fused.default([%fused#1, %mm]) : f32[4, 8] {
+    kind=pointwise, shape=[4, 8], input_dims=[[0, 1], [0, 1]]
+    graph(%fused_1: f32[4, 8], %mm: f32[4, 8]) {
+      %s = aten::sub.Tensor(%fused_1, %mm) : f32[4, 8]
+      %t = aten::tanh.default(%s) : f32[4, 8]
+      return (%t)
+    }
+  }
+  return (%fused_1)
+}
+)"),
+            Trim(R"(
+graph(%x: f32[4, 8], %w: f32[8, 8]) {
+  %fused = kiln::fused.default([%x]) : (f32[4, 8], f32[4, 8]) {  // slots 0, 1
+    kind=pointwise, shape=[4, 8], input_dims=[[0, 1]]
+    graph(%x: f32[4, 8]) {
+      %e = aten::exp.default(%x) : f32[4, 8]
+      %l = aten::log.default(%x) : f32[4, 8]
+      %a = aten::add.Tensor(%e, %l) : f32[4, 8]
+      return (%e, %a)
+    }
+  }
+  %mm = aten::mm.default(%fused#0, %w) : f32[4, 8]  // slot 2
+  %fused_1 = kiln::fused.default([%fused#1, %mm]) : f32[4, 8] {
+    kind=pointwise, shape=[4, 8], input_dims=[[0, 1], [0, 1]]
+    graph(%fused_1: f32[4, 8], %mm: f32[4, 8]) {
+      %s = aten::sub.Tensor(%fused_1, %mm) : f32[4, 8]
+      %t = aten::tanh.default(%s) : f32[4, 8]
+      return (%t)
+    }
+  }
+  return (%fused_1)
+}
+// memory plan: peak 384 bytes in 3 slots (unshared 384 bytes)
+//   slot 0: 128 bytes at 0
+//   slot 1: 128 bytes at 128
+//   slot 2: 128 bytes at 256
+)"));
+}
+
 TEST(MemoryPlanningTest, RunningTwiceChangesNothing) {
   MemoryPlanning pass;
   auto result = RunPassOnText(pass, R"(

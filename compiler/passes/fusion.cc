@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_replace.h"
 #include "compiler/ir/fusion.h"
+#include "compiler/passes/pass_util.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln::passes {
@@ -57,6 +58,7 @@ struct Group {
   Node* anchor = nullptr;
   std::vector<ir::ExprRef> shape;  // the pointwise members' sizes
   ir::Device device;
+  int segment = 0;
   bool alive = true;
 };
 
@@ -120,6 +122,17 @@ class Fuser {
       : graph_(graph), options_(options) {}
 
   absl::StatusOr<bool> Run() {
+    // Nodes that write an argument order what reads and writes it around
+    // them without a data edge: kernels do not span them, and the final
+    // sort keeps every node on its side of each.
+    int segment = 0;
+    for (const auto& n : graph_.nodes()) {
+      segment_[n.get()] = segment;
+      if (MutatesArguments(*n)) {
+        mutations_.push_back(n.get());
+        ++segment;
+      }
+    }
     for (const auto& n : graph_.nodes()) {
       if (IsPointwiseCandidate(*n)) AddPointwise(n.get());
     }
@@ -163,6 +176,7 @@ class Fuser {
     g.shape = anchor ? anchor->arg(0).value->type().sizes
                      : n->output(0)->type().sizes;
     g.device = n->output(0)->type().device;
+    g.segment = segment_.at(n);
     groups_.push_back(std::move(g));
     int id = static_cast<int>(groups_.size()) - 1;
     group_of_[n] = id;
@@ -215,6 +229,7 @@ class Fuser {
       return false;
     }
     if (groups_[a].device != groups_[b].device) return false;
+    if (groups_[a].segment != groups_[b].segment) return false;
     if (static_cast<int>(groups_[a].members.size() +
                          groups_[b].members.size()) >
         options_.max_kernel_nodes) {
@@ -312,25 +327,42 @@ class Fuser {
     Node* fused =
         graph_.AddFusedNode(ir::FusedOp(), inputs, std::move(kernel),
                             graph_.FreshName("fused"), group.members.front());
+    segment_[fused] = group.segment;
     for (size_t i = 0; i < outputs.size(); ++i) {
       graph_.ReplaceAllUsesWith(outputs[i], fused->output(i));
     }
     for (auto it = group.members.rbegin(); it != group.members.rend(); ++it) {
       group_of_.erase(*it);
+      segment_.erase(*it);
       graph_.RemoveNode(*it);
     }
     return true;
   }
 
-  // Stable topological order: among ready nodes, the earliest first.
+  // Stable topological order: among ready nodes, the earliest first. Each
+  // argument-writing node comes after every node of its segment and before
+  // every node of later segments.
   void SortTopologically() {
     const int n = graph_.num_nodes();
     std::vector<int> pending(n, 0);
     std::vector<std::vector<int>> users(n);
     for (int i = 0; i < n; ++i) {
+      const Node* node = graph_.node(i);
       absl::flat_hash_set<int> producers;
-      for (const Value* v : graph_.node(i)->Operands()) {
+      for (const Value* v : node->Operands()) {
         if (v->producer()) producers.insert(v->producer()->index());
+      }
+      int s = segment_.at(node);
+      bool mutation =
+          s < static_cast<int>(mutations_.size()) && mutations_[s] == node;
+      if (mutation) {
+        for (int j = 0; j < n; ++j) {
+          const Node* other = graph_.node(j);
+          if (j != i && segment_.at(other) == s) producers.insert(j);
+        }
+        if (s > 0) producers.insert(mutations_[s - 1]->index());
+      } else if (s > 0) {
+        producers.insert(mutations_[s - 1]->index());
       }
       pending[i] = static_cast<int>(producers.size());
       for (int p : producers) users[p].push_back(i);
@@ -355,6 +387,8 @@ class Fuser {
   const FusionOptions& options_;
   std::vector<Group> groups_;
   absl::flat_hash_map<const Node*, int> group_of_;
+  absl::flat_hash_map<const Node*, int> segment_;
+  std::vector<const Node*> mutations_;
 };
 
 }  // namespace

@@ -14,9 +14,11 @@
 //     topologically.
 //
 // Two groups merge only when no path leaves one and reaches the other
-// through a node outside both (that would make a cycle), and only into
-// kernels ir::ComputeFusionLayout accepts. Nodes reading scalar graph
-// inputs, matrix products, views, data movement, creation and copies stay
+// through a node outside both (that would make a cycle), only within the
+// stretch between two nodes that write an argument (`copy_` into a graph
+// input: reads before it must see the old data, reads after it the new),
+// and only into kernels ir::ComputeFusionLayout accepts. Nodes reading scalar
+// graph inputs, matrix products, views, data movement, creation and copies stay
 // outside kernels.
 #ifndef KILN_COMPILER_PASSES_FUSION_H_
 #define KILN_COMPILER_PASSES_FUSION_H_

@@ -348,6 +348,42 @@ graph(%x: f32[4], %a: float) {
                /*kernels_before=*/3, /*kernels_after=*/3);
 }
 
+TEST(FusionTest, KernelsDoNotSpanWritesToInputs) {
+  // %b reads %x after copy_ wrote it; %a is read by the copy. Fusing all
+  // three pointwise nodes would read %x before the write.
+  ExpectFusion(R"(
+graph(%x: f32[4], %y: f32[4]) {
+  %a = aten::exp.default(%y) : f32[4]
+  %w = aten::copy_.default(%x, %a) : f32[4]
+  %b = aten::neg.default(%x) : f32[4]
+  %c = aten::add.Tensor(%a, %b) : f32[4]
+  return (%c)
+}
+)",
+               R"(
+graph(%x: f32[4], %y: f32[4]) {
+  %fused = kiln::fused.default([%y]) : f32[4] {
+    kind=pointwise, shape=[4], input_dims=[[0]]
+    graph(%y: f32[4]) {
+      %a = aten::exp.default(%y) : f32[4]
+      return (%a)
+    }
+  }
+  %w = aten::copy_.default(%x, %fused) : f32[4]
+  %fused_1 = kiln::fused.default([%x, %fused]) : f32[4] {
+    kind=pointwise, shape=[4], input_dims=[[0], [0]]
+    graph(%x: f32[4], %fused: f32[4]) {
+      %b = aten::neg.default(%x) : f32[4]
+      %c = aten::add.Tensor(%fused, %b) : f32[4]
+      return (%c)
+    }
+  }
+  return (%fused_1)
+}
+)",
+               /*kernels_before=*/4, /*kernels_after=*/3);
+}
+
 TEST(FusionTest, OptionsTurnPartsOff) {
   // Without single-node kernels, the exp stays a plain node; without
   // anchors, the sum stays alone.

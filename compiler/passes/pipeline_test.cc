@@ -303,7 +303,7 @@ class RandomGraphBuilder {
     ir::Value* a = Pick();
     ir::Value* b = Pick();
     int rank = a->type().rank();
-    switch (Uniform(12)) {
+    switch (Uniform(13)) {
       case 0:
       case 1: {
         const char* unary[] = {"aten::exp.default",     "aten::neg.default",
@@ -369,6 +369,12 @@ class RandomGraphBuilder {
                                 std::make_shared<std::string>(std::move(data)));
         Add(c);
         Try("aten::mul.Tensor", {Arg::OfValue(c), Arg::OfValue(c)});
+        break;
+      }
+      case 12: {
+        // A write into the graph input %x (functionalized in-place ops):
+        // later reads of %x see the new data.
+        Try("aten::copy_.default", {Arg::OfValue(values_[0]), Arg::OfValue(a)});
         break;
       }
       case 11: {

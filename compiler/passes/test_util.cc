@@ -128,13 +128,34 @@ bool SameBits(const uint8_t* a, const uint8_t* b, ir::DType dtype) {
   return std::memcmp(a, b, ir::ElementSize(dtype)) == 0;
 }
 
+// Fresh copies of the input tensors, same layouts: graphs may write their
+// inputs (copy_), and each run must start from the same data.
+absl::StatusOr<std::vector<interp::RuntimeValue>> Fresh(
+    const std::vector<interp::RuntimeValue>& inputs) {
+  std::vector<interp::RuntimeValue> out = inputs;
+  for (interp::RuntimeValue& v : out) {
+    if (v.kind != interp::RuntimeValue::Kind::kTensor) continue;
+    const rt::Tensor& t = v.tensor;
+    auto copy = rt::Tensor::EmptyStrided(t.dtype(), t.sizes(), t.strides(),
+                                         t.storage_offset());
+    if (!copy.ok()) return copy.status();
+    if (auto st = copy->CopyFrom(t); !st.ok()) return st;
+    v.tensor = *std::move(copy);
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::Status SameOutputs(const ir::Graph& a, const ir::Graph& b,
                          const std::vector<interp::RuntimeValue>& inputs) {
-  auto ra = interp::RunGraph(a, inputs);
+  auto ia = Fresh(inputs);
+  if (!ia.ok()) return ia.status();
+  auto ib = Fresh(inputs);
+  if (!ib.ok()) return ib.status();
+  auto ra = interp::RunGraph(a, *ia);
   if (!ra.ok()) return ra.status();
-  auto rb = interp::RunGraph(b, inputs);
+  auto rb = interp::RunGraph(b, *ib);
   if (!rb.ok()) return rb.status();
   if (ra->size() != rb->size()) {
     return absl::InternalError(
@@ -174,6 +195,16 @@ absl::Status SameOutputs(const ir::Graph& a, const ir::Graph& b,
       ++n;
     });
     if (!st.ok()) return st;
+  }
+  // Inputs written in place must end equal too.
+  for (size_t i = 0; i < ia->size(); ++i) {
+    if ((*ia)[i].kind != interp::RuntimeValue::Kind::kTensor) continue;
+    const rt::Tensor& s = (*ia)[i].tensor;
+    const rt::Tensor& t = (*ib)[i].tensor;
+    if (s.ContiguousBytes() != t.ContiguousBytes()) {
+      return absl::InternalError(
+          absl::StrFormat("input %d differs after the runs", i));
+    }
   }
   return absl::OkStatus();
 }

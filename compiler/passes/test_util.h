@@ -35,9 +35,9 @@ absl::StatusOr<PassResult> RunPassOnText(Pass& pass, std::string_view input);
 absl::StatusOr<std::vector<interp::RuntimeValue>> RandomInputs(
     const ir::Graph& graph, uint64_t seed, const sym::Bindings& bindings = {});
 
-// Runs both graphs on `inputs` and compares every output element bit for
-// bit (NaNs equal), dtypes and sizes. INTERNAL describing the first
-// difference.
+// Runs both graphs on copies of `inputs` and compares every output element
+// bit for bit (NaNs equal), dtypes and sizes, and the inputs afterwards
+// (graphs may write them). INTERNAL describing the first difference.
 absl::Status SameOutputs(const ir::Graph& a, const ir::Graph& b,
                          const std::vector<interp::RuntimeValue>& inputs);
 

@@ -15,7 +15,10 @@ std::string Plan(std::string_view input) {
   MemoryPlanning pass;
   auto result = RunPassOnText(pass, input);
   EXPECT_TRUE(result.ok()) << result.status();
-  return result.ok() ? result->text : "";
+  if (!result.ok()) return "";
+  auto check = testing::CheckMemoryPlan(*result->graph);
+  EXPECT_TRUE(check.ok()) << check;
+  return result->text;
 }
 
 TEST(MemoryPlanningTest, ChainReusesSlots) {

@@ -176,6 +176,9 @@ void ExpectPipelinePreserves(const ir::Graph& original, uint64_t seed,
                       << ir::PrintGraph(original);
   *kernels_before = ir::CountKernels(original);
   *kernels_after = ir::CountKernels(optimized);
+  auto plan = testing::CheckMemoryPlan(optimized);
+  EXPECT_TRUE(plan.ok()) << what << ": " << plan << "\n"
+                         << ir::PrintGraph(optimized);
   EXPECT_LE(*kernels_after, *kernels_before) << what;
   auto inputs = testing::RandomInputs(original, seed, {});
   ASSERT_TRUE(inputs.ok()) << what << ": " << inputs.status();

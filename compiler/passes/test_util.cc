@@ -9,6 +9,7 @@
 #include "compiler/ir/fusion.h"
 #include "compiler/ir/text.h"
 #include "compiler/ir/verifier.h"
+#include "compiler/passes/pass_util.h"
 
 namespace kiln::passes::testing {
 
@@ -204,6 +205,85 @@ absl::Status SameOutputs(const ir::Graph& a, const ir::Graph& b,
     if (s.ContiguousBytes() != t.ContiguousBytes()) {
       return absl::InternalError(
           absl::StrFormat("input %d differs after the runs", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMemoryPlan(const ir::Graph& graph) {
+  const ir::MemoryPlan* plan = graph.memory_plan();
+  if (plan == nullptr) return absl::InternalError("no memory plan");
+  // Which values each value's storage may belong to (itself included).
+  absl::flat_hash_map<const ir::Value*, std::vector<const ir::Value*>> may_be;
+  std::vector<const ir::Value*> planned;
+  for (const auto& n : graph.nodes()) {
+    for (int o = 0; o < n->num_outputs(); ++o) {
+      const ir::Value* v = n->output(o);
+      if (v == nullptr) continue;
+      std::vector<const ir::Value*> set = {v};
+      for (int a : AliasedArgs(*n, o)) {
+        n->arg(a).ForEachValue([&](const ir::Value* in) {
+          auto it = may_be.find(in);
+          if (it == may_be.end()) return;
+          set.insert(set.end(), it->second.begin(), it->second.end());
+        });
+      }
+      may_be[v] = set;
+      if (v->buffer_slot() >= 0) {
+        if (IsView(*n)) {
+          return absl::InternalError(
+              absl::StrCat("view '", v->name(), "' has a slot"));
+        }
+        planned.push_back(v);
+      }
+    }
+  }
+  auto aliases = [&](const ir::Value* root, const ir::Value* v) {
+    auto it = may_be.find(v);
+    if (it == may_be.end()) return false;
+    return std::find(it->second.begin(), it->second.end(), root) !=
+           it->second.end();
+  };
+  absl::flat_hash_map<const ir::Value*, std::pair<int, int>> life;
+  for (const ir::Value* r : planned) {
+    int start = r->producer()->index(), end = start;
+    for (const auto& n : graph.nodes()) {
+      bool uses = false;
+      for (const ir::Value* v : n->Operands()) uses = uses || aliases(r, v);
+      for (int o = 0; o < n->num_outputs(); ++o) {
+        uses = uses || (n->output(o) && aliases(r, n->output(o)));
+      }
+      if (uses) end = std::max(end, n->index());
+    }
+    for (const ir::Arg& out : graph.outputs()) {
+      if (out.kind == ir::Arg::Kind::kValue && aliases(r, out.value)) {
+        return absl::InternalError(absl::StrCat(
+            "'", r->name(), "' reaches a graph output but has a slot"));
+      }
+    }
+    life[r] = {start, end};
+    int slot = r->buffer_slot();
+    if (slot >= static_cast<int>(plan->slot_bytes.size())) {
+      return absl::InternalError("slot out of range");
+    }
+    auto bytes = plan->slot_bytes[slot]->AsConst();
+    auto numel = r->type().Numel()->AsConst();
+    if (bytes && numel && r->type().IsContiguous() &&
+        *bytes < *numel * ir::ElementSize(r->type().dtype)) {
+      return absl::InternalError(
+          absl::StrCat("slot ", slot, " is too small for '", r->name(), "'"));
+    }
+  }
+  for (const ir::Value* a : planned) {
+    for (const ir::Value* b : planned) {
+      if (a == b || a->buffer_slot() != b->buffer_slot()) continue;
+      auto [s1, e1] = life[a];
+      auto [s2, e2] = life[b];
+      if (!(e1 < s2 || e2 < s1)) {
+        return absl::InternalError(absl::StrFormat(
+            "'%s' [%d, %d] and '%s' [%d, %d] share slot %d", a->name(), s1, e1,
+            b->name(), s2, e2, a->buffer_slot()));
+      }
     }
   }
   return absl::OkStatus();

@@ -41,6 +41,13 @@ absl::StatusOr<std::vector<interp::RuntimeValue>> RandomInputs(
 absl::Status SameOutputs(const ir::Graph& a, const ir::Graph& b,
                          const std::vector<interp::RuntimeValue>& inputs);
 
+// Checks graph.memory_plan() independently of the pass: every planned
+// value is a non-view node output that no graph output reaches (through
+// views or aliasing outputs), two values sharing a slot are never alive at
+// the same node (a value lives from its producer to the last use of any
+// value aliasing it), and static slots are large enough.
+absl::Status CheckMemoryPlan(const ir::Graph& graph);
+
 // The number of kernels (ir::CountKernels) in the graph `text`.
 int KernelCount(std::string_view text);
 

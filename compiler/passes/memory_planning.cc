@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "compiler/passes/pass_util.h"
+#include "spdlog/spdlog.h"
 
 namespace kiln::passes {
 namespace {
@@ -197,6 +198,11 @@ absl::StatusOr<bool> MemoryPlanning::Run(ir::Graph& graph) {
       changed = changed || before != v->buffer_slot();
     }
   }
+  spdlog::debug(
+      "memory_planning: {} buffers in {} slots, peak {} bytes "
+      "(unshared {})",
+      planned.size(), slots.size(), plan->peak_bytes->ToString(),
+      plan->unshared_bytes->ToString());
   graph.set_memory_plan(std::move(plan));
   return changed;
 }

@@ -49,8 +49,15 @@ struct CompileOptions {
   // Wall-clock limit of one host-compiler run; the compiler is killed and
   // Compile returns DEADLINE_EXCEEDED when it runs longer.
   absl::Duration host_compiler_timeout = absl::Seconds(120);
+  // Host-compiler processes run at once for a large graph (its kernels are
+  // split into several translation units); 0: the hardware's concurrency.
+  int host_compiler_jobs = 0;
   // The host compiler to run (tests substitute a broken or hanging one).
   std::string host_compiler = "/usr/bin/g++";
+  // Let vectorized loops call glibc's vector math functions (libmvec) for
+  // exp, log, tanh, erf, ...: a few ulps from the scalar libm results the
+  // interpreter uses, several times faster.
+  bool vector_math = true;
   // Keep the generated source in the artifact (debugging, golden tests).
   bool keep_source = true;
   // Test hook: edits the generated source before it is compiled (to inject

@@ -84,8 +84,11 @@ class KernelEmitterRegistrar {
   [[maybe_unused]] static ::kiln::cpu::KernelEmitterRegistrar \
   KILN_CPU_KERNEL_CONCAT(kiln_cpu_kernel_, __COUNTER__)(key, fn)
 
-// The text every generated source starts with.
-const std::string& SourcePreamble();
+// The text every generated source starts with. With `vector_math`, glibc's
+// vector math functions (libmvec: exp, log, tanh, erf, ... at most a few
+// ulps from the scalar ones) are declared SIMD-callable so that loops
+// calling them vectorize; link with -lmvec.
+const std::string& SourcePreamble(bool vector_math = true);
 
 // ---------------------------------------------------------------------------
 // Helpers for emitters.
@@ -98,7 +101,10 @@ class KernelBuilder {
   // Tensor operands: outputs first (all before any input). Returns the
   // operand's index in the kernel's tensor list. Inputs are deduplicated.
   int AddOutput(const ir::Value* v);
-  int AddInput(const ir::Value* v);
+  // An output written in place: an existing value (copy_'s `self`), not a
+  // fresh buffer.
+  int AddInPlaceOutput(const ir::Value* v);
+  int AddInput(const ir::Value* v, bool dedupe = true);
   // A C++ expression of type int64_t for a symbolic (or constant) int:
   // node argument `arg` (element `element` of an int list when >= 0).
   std::string IntArg(int arg, int element = -1);
@@ -119,6 +125,15 @@ class KernelBuilder {
   ir::DType dtype(int i) const { return dtypes_[i]; }
 
   KernelCode& code() { return code_; }
+  const KernelCode& code() const { return code_; }
+  // Declares a scalar local for a float argument of the node (kFloat arg
+  // `arg`) or returns its literal.
+  std::string FloatArg(int arg);
+  // The C++ expression of a Scalar argument of the node (a constant, a
+  // symbolic int or a scalar input) in its own wrapped dtype, and that
+  // dtype (i64 / f64 / b8).
+  absl::StatusOr<std::pair<std::string, ir::DType>> ScalarArg(int arg);
+
   // Finishes with the kernel's C++ text.
   KernelCode Finish(std::string source);
 

@@ -27,10 +27,18 @@ std::string PointwiseLoop(const KernelBuilder& b, int num_tensors,
   absl::StrAppend(&s, "  return kiln::cpu::RunPointwise<", num_tensors,
                   ">(a, kOps, kElem, [&](int64_t n, char* const* p, "
                   "const int64_t* s) -> int {\n");
+  const KernelCode& code = b.code();
+  int num_outputs = static_cast<int>(code.outputs.size());
+  bool in_place = !code.in_place.empty();
   for (int k = 0; k < num_tensors; ++k) {
-    absl::StrAppend(&s, TypedPointer(absl::StrCat("x", k), b.StorageType(k),
-                                     absl::StrCat("p[", k, "]"),
-                                     /*is_const=*/false));
+    std::string t = b.StorageType(k);
+    if (k < num_outputs) {
+      absl::StrAppend(&s, "    ", t, "* ", in_place ? "" : "__restrict ", "x",
+                      k, " = reinterpret_cast<", t, "*>(p[", k, "]);\n");
+    } else {
+      absl::StrAppend(&s, "    const ", t, "* x", k,
+                      " = reinterpret_cast<const ", t, "*>(p[", k, "]);\n");
+    }
   }
   absl::StrAppend(&s, "    int err = 0;\n");
   std::vector<std::string> unit_checks;

@@ -17,6 +17,8 @@ namespace kiln::cpu {
 // code: x<k> is operand k's typed pointer, `$i<k>$` its element index
 // (replaced by `i` in the all-unit-stride loop and `i * s<k>` in the
 // general one); it may set `err` when `may_fail`.
+// Output pointers are __restrict (kernels never write where they read)
+// unless the kernel writes in place.
 std::string PointwiseLoop(const KernelBuilder& b, int num_tensors,
                           const std::string& body, bool may_fail);
 

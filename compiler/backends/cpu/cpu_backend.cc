@@ -155,11 +155,12 @@ KILN_REGISTER_BACKEND(kName, CpuBackend);
 
 }  // namespace
 
-absl::StatusOr<PlannedGraph> PlanGraph(const ir::Graph& graph) {
+absl::StatusOr<PlannedGraph> PlanGraph(const ir::Graph& graph,
+                                       bool vector_math) {
   PlannedGraph out;
   backends::GraphInfo info(graph);
   plan::Plan& plan = out.plan;
-  std::string source = SourcePreamble();
+  std::string source = SourcePreamble(vector_math);
   absl::flat_hash_map<std::string, int> kernel_by_text;
   for (const auto& node_ptr : graph.nodes()) {
     const ir::Node& node = *node_ptr;
@@ -200,6 +201,7 @@ absl::StatusOr<PlannedGraph> PlanGraph(const ir::Graph& graph) {
           k->set_symbol(code->symbol);
           k->set_kind(code->kind);
           absl::StrAppend(&source, "\n", code->source);
+          out.kernel_sources.push_back(code->source);
         }
         plan::Kernel* k = plan.mutable_kernels(it->second);
         for (int n : code->nodes) k->add_nodes(n);
@@ -232,6 +234,7 @@ absl::StatusOr<PlannedGraph> PlanGraph(const ir::Graph& graph) {
   PlanBuffers(info, &plan);
   for (const plan::Output& o : info.Outputs()) *plan.add_outputs() = o;
   for (int m : info.MutatedInputs()) plan.add_mutated_inputs(m);
+  out.preamble = SourcePreamble(vector_math);
   out.source = std::move(source);
   return out;
 }
@@ -263,7 +266,7 @@ absl::StatusOr<std::unique_ptr<backends::Executable>> CompileCpu(
   stats.passes_us = MicrosSince(t);
 
   t = std::chrono::steady_clock::now();
-  auto planned = PlanGraph(**graph);
+  auto planned = PlanGraph(**graph, options.vector_math);
   if (!planned.ok()) return planned.status();
   if (options.source_hook) options.source_hook(planned->source);
   stats.codegen_us = MicrosSince(t);
@@ -285,8 +288,30 @@ absl::StatusOr<std::unique_ptr<backends::Executable>> CompileCpu(
     HostCompileOptions hc;
     hc.compiler = options.host_compiler;
     hc.flags = *flags;
+    if (options.vector_math && target.rfind("cpu-x86_64", 0) == 0) {
+      hc.libs.push_back("-lmvec");
+    }
     hc.timeout = options.host_compiler_timeout;
-    auto object = CompileSharedObject(planned->source, hc);
+    hc.jobs = options.host_compiler_jobs > 0
+                  ? options.host_compiler_jobs
+                  : std::max(1u, std::thread::hardware_concurrency());
+    // Large graphs build as several translation units in parallel (each
+    // with the preamble), small ones as one.
+    constexpr int kKernelsPerUnit = 24;
+    int n = static_cast<int>(planned->kernel_sources.size());
+    int units =
+        std::min<int>(hc.jobs * 2, (n + kKernelsPerUnit - 1) / kKernelsPerUnit);
+    absl::StatusOr<std::string> object;
+    if (options.source_hook || units <= 1) {
+      object = CompileSharedObject(planned->source, hc);
+    } else {
+      std::vector<std::string> sources(units, planned->preamble);
+      for (int k = 0; k < n; ++k) {
+        absl::StrAppend(&sources[k * units / n], "\n",
+                        planned->kernel_sources[k]);
+      }
+      object = CompileSharedObject(sources, hc);
+    }
     if (!object.ok()) return object.status();
     stats.host_compile_us = MicrosSince(t);
     stats.object_bytes = static_cast<int64_t>(object->size());

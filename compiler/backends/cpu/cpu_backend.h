@@ -22,7 +22,10 @@ namespace kiln::cpu {
 // A graph's plan and the C++ source of its kernels.
 struct PlannedGraph {
   plan::Plan plan;
+  // The whole generated source: preamble + kernels.
   std::string source;
+  std::string preamble;
+  std::vector<std::string> kernel_sources;  // one per plan kernel
   int num_library_calls = 0;
   // Ops run by their reference implementation (no generated code), in
   // node order with repeats.
@@ -30,7 +33,9 @@ struct PlannedGraph {
 };
 
 // Plans a (verified, already optimized) graph: one step per node.
-absl::StatusOr<PlannedGraph> PlanGraph(const ir::Graph& graph);
+// `vector_math`: see CompileOptions.
+absl::StatusOr<PlannedGraph> PlanGraph(const ir::Graph& graph,
+                                       bool vector_math = true);
 
 absl::StatusOr<std::unique_ptr<backends::Executable>> CompileCpu(
     const ir::Graph& graph, const backends::CompileOptions& options);

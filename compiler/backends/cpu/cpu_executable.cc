@@ -78,13 +78,14 @@ absl::StatusOr<Layout> EvalLayout(const ir::TensorType& t,
   return l;
 }
 
-// Whether the trailing `n` dims of `t` collapse into one stride.
-bool TrailingDimsCollapse(const rt::Tensor& t, int n) {
-  int64_t expect = -1;
+// Whether the trailing `n` dims of `t` form one dense block with unit
+// innermost stride (what Step.row_dims asks for).
+bool TrailingDimsDense(const rt::Tensor& t, int n) {
+  int64_t expect = 1;
   for (int d = t.rank() - 1; d >= std::max(0, t.rank() - n); --d) {
     if (t.sizes()[d] == 1) continue;
-    if (expect >= 0 && t.strides()[d] != expect) return false;
-    expect = t.strides()[d] * t.sizes()[d];
+    if (t.strides()[d] != expect) return false;
+    expect *= t.sizes()[d];
   }
   return true;
 }
@@ -386,7 +387,7 @@ absl::StatusOr<std::vector<RuntimeValue>> CpuExecutable::Run(
         dense_copies.reserve(r.inputs.size());
         for (int v : r.inputs) {
           const rt::Tensor& t = values[v].tensor;
-          if (r.row_dims > 0 && !TrailingDimsCollapse(t, r.row_dims)) {
+          if (r.row_dims > 0 && !TrailingDimsDense(t, r.row_dims)) {
             dense_copies.push_back(t.Contiguous());
             add(dense_copies.back());
           } else {

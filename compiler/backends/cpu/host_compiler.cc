@@ -82,11 +82,10 @@ struct ProcessResult {
   int status = 0;  // waitpid status
 };
 
-// Runs argv with stdout and stderr appended to `log`, in its own process
-// group, killing the group at the deadline.
-absl::StatusOr<ProcessResult> RunWithDeadline(
-    const std::vector<std::string>& argv, const std::string& log,
-    absl::Duration timeout) {
+// Starts argv with stdout and stderr appended to `log`, in its own process
+// group. Returns the pid.
+absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
+                            const std::string& log) {
   std::vector<char*> args;
   for (const std::string& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
@@ -116,35 +115,113 @@ absl::StatusOr<ProcessResult> RunWithDeadline(
     return absl::UnavailableError(absl::StrCat(
         "cannot start the host compiler ", argv[0], ": ", std::strerror(rc)));
   }
-  ProcessResult result;
-  absl::Time deadline = absl::Now() + timeout;
+  return pid;
+}
+
+// Runs every command (at most `parallel` at a time) until all finish or
+// the deadline passes, when every running one is killed with its process
+// group and the rest are not started.
+absl::StatusOr<std::vector<ProcessResult>> RunAllWithDeadline(
+    const std::vector<std::vector<std::string>>& commands,
+    const std::vector<std::string>& logs, absl::Time deadline, int parallel) {
+  std::vector<ProcessResult> results(commands.size());
+  std::vector<pid_t> pids(commands.size(), -1);
+  std::vector<bool> done(commands.size(), false);
+  size_t next = 0, finished = 0;
+  int running = 0;
   absl::Duration nap = absl::Milliseconds(1);
-  while (true) {
-    int status = 0;
-    pid_t w = waitpid(pid, &status, WNOHANG);
-    if (w == pid) {
-      result.status = status;
-      break;
-    }
-    if (w < 0 && errno != EINTR) {
-      return absl::InternalError(
-          absl::StrCat("waitpid: ", std::strerror(errno)));
-    }
-    if (absl::Now() >= deadline) {
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
-      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  auto kill_all = [&] {
+    for (size_t i = 0; i < commands.size(); ++i) {
+      if (pids[i] > 0 && !done[i]) {
+        kill(-pids[i], SIGKILL);
+        kill(pids[i], SIGKILL);
+        int status = 0;
+        while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR) {
+        }
+        results[i].timed_out = true;
+        results[i].status = status;
+        done[i] = true;
       }
-      result.timed_out = true;
-      result.status = status;
+    }
+  };
+  while (finished < commands.size()) {
+    while (running < parallel && next < commands.size()) {
+      auto pid = Spawn(commands[next], logs[next]);
+      if (!pid.ok()) {
+        kill_all();
+        return pid.status();
+      }
+      pids[next++] = *pid;
+      ++running;
+    }
+    bool progressed = false;
+    for (size_t i = 0; i < next; ++i) {
+      if (done[i]) continue;
+      int status = 0;
+      pid_t w = waitpid(pids[i], &status, WNOHANG);
+      if (w == pids[i]) {
+        results[i].status = status;
+        done[i] = true;
+        // Whatever the compiler left behind in its group (cc1plus, as).
+        kill(-pids[i], SIGKILL);
+        ++finished;
+        --running;
+        progressed = true;
+      } else if (w < 0 && errno != EINTR) {
+        kill_all();
+        return absl::InternalError(
+            absl::StrCat("waitpid: ", std::strerror(errno)));
+      }
+    }
+    if (finished == commands.size()) break;
+    if (absl::Now() >= deadline) {
+      kill_all();
+      for (size_t i = next; i < commands.size(); ++i) {
+        results[i].timed_out = true;
+      }
       break;
+    }
+    if (progressed) {
+      nap = absl::Milliseconds(1);
+      continue;
     }
     std::this_thread::sleep_for(absl::ToChronoMicroseconds(nap));
     nap = std::min(nap * 2, absl::Milliseconds(20));
   }
-  // Whatever the compiler left behind in its group (cc1plus, as, ld).
-  kill(-pid, SIGKILL);
-  return result;
+  return results;
+}
+
+absl::StatusOr<ProcessResult> RunWithDeadline(
+    const std::vector<std::string>& argv, const std::string& log,
+    absl::Duration timeout) {
+  auto r = RunAllWithDeadline({argv}, {log}, absl::Now() + timeout, 1);
+  if (!r.ok()) return r.status();
+  return (*r)[0];
+}
+
+// The error for a finished compiler run, or OK.
+absl::Status CheckResult(const ProcessResult& r, const std::string& compiler,
+                         const std::string& log, absl::Duration timeout) {
+  std::string diagnostics = ReadAll(log).value_or("");
+  if (r.timed_out) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("the host compiler (", compiler, ") ran longer than ",
+                     absl::FormatDuration(timeout), " and was killed",
+                     diagnostics.empty() ? "" : ": ", Tail(diagnostics)));
+  }
+  if (WIFSIGNALED(r.status)) {
+    return absl::InternalError(
+        absl::StrCat("the host compiler (", compiler, ") was killed by signal ",
+                     WTERMSIG(r.status), diagnostics.empty() ? "" : ": ",
+                     Tail(diagnostics)));
+  }
+  int code = WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+  if (code != 0) {
+    return absl::InternalError(absl::StrCat("the host compiler (", compiler,
+                                            ") failed (exit ", code,
+                                            "): ", Tail(diagnostics)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -153,7 +230,8 @@ absl::StatusOr<std::vector<std::string>> FlagsForTarget(
     const std::string& target) {
   std::vector<std::string> flags = {
       "-std=c++17",
-      "-O3",
+      "-O2",
+      "-fvect-cost-model=dynamic",
       "-fPIC",
       "-shared",
       "-fopenmp",
@@ -185,46 +263,68 @@ absl::StatusOr<std::vector<std::string>> FlagsForTarget(
 
 absl::StatusOr<std::string> CompileSharedObject(
     const std::string& source, const HostCompileOptions& options) {
+  return CompileSharedObject(std::vector<std::string>{source}, options);
+}
+
+absl::StatusOr<std::string> CompileSharedObject(
+    const std::vector<std::string>& sources,
+    const HostCompileOptions& options) {
+  if (sources.empty()) return absl::InvalidArgumentError("no sources");
+  absl::Time deadline = absl::Now() + options.timeout;
   auto dir = TempDir::Create();
   if (!dir.ok()) return dir.status();
-  std::string src = dir->path() + "/kernels.cc";
   std::string out = dir->path() + "/kernels.so";
-  std::string log = dir->path() + "/compiler.log";
-  {
+  std::vector<std::string> srcs;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    std::string src = absl::StrCat(dir->path(), "/kernels", i, ".cc");
     std::ofstream f(src, std::ios::binary);
-    f << source;
+    f << sources[i];
     if (!f) return absl::InternalError(absl::StrCat("cannot write ", src));
+    srcs.push_back(src);
   }
-  std::vector<std::string> argv = {options.compiler};
-  for (const std::string& f : options.flags) argv.push_back(f);
-  argv.push_back(src);
-  argv.push_back("-o");
-  argv.push_back(out);
-  auto result = RunWithDeadline(argv, log, options.timeout);
+  auto command = [&](const std::vector<std::string>& inputs, bool compile_only,
+                     const std::string& output) {
+    std::vector<std::string> argv = {options.compiler};
+    for (const std::string& f : options.flags) argv.push_back(f);
+    if (compile_only) argv.push_back("-c");
+    for (const std::string& in : inputs) argv.push_back(in);
+    if (!compile_only) {
+      for (const std::string& l : options.libs) argv.push_back(l);
+    }
+    argv.push_back("-o");
+    argv.push_back(output);
+    return argv;
+  };
+  if (srcs.size() > 1) {
+    // Translation units in parallel, then one link.
+    std::vector<std::vector<std::string>> commands;
+    std::vector<std::string> logs, objects;
+    for (size_t i = 0; i < srcs.size(); ++i) {
+      objects.push_back(absl::StrCat(dir->path(), "/kernels", i, ".o"));
+      logs.push_back(absl::StrCat(dir->path(), "/compiler", i, ".log"));
+      commands.push_back(command({srcs[i]}, true, objects[i]));
+    }
+    auto results =
+        RunAllWithDeadline(commands, logs, deadline, std::max(1, options.jobs));
+    if (!results.ok()) return results.status();
+    for (size_t i = 0; i < results->size(); ++i) {
+      auto st = CheckResult((*results)[i], options.compiler, logs[i],
+                            options.timeout);
+      if (!st.ok()) return st;
+    }
+    srcs = objects;
+  }
+  std::string log = dir->path() + "/link.log";
+  auto result =
+      RunAllWithDeadline({command(srcs, false, out)}, {log}, deadline, 1);
   if (!result.ok()) return result.status();
-  std::string diagnostics = ReadAll(log).value_or("");
-  if (result->timed_out) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "the host compiler (", options.compiler, ") ran longer than ",
-        absl::FormatDuration(options.timeout), " and was killed",
-        diagnostics.empty() ? "" : ": ", Tail(diagnostics)));
-  }
-  if (WIFSIGNALED(result->status)) {
-    return absl::InternalError(
-        absl::StrCat("the host compiler (", options.compiler,
-                     ") was killed by signal ", WTERMSIG(result->status),
-                     diagnostics.empty() ? "" : ": ", Tail(diagnostics)));
-  }
-  int code = WIFEXITED(result->status) ? WEXITSTATUS(result->status) : -1;
-  if (code != 0) {
-    return absl::InternalError(absl::StrCat("the host compiler (",
-                                            options.compiler, ") failed (exit ",
-                                            code, "): ", Tail(diagnostics)));
-  }
+  auto st = CheckResult((*result)[0], options.compiler, log, options.timeout);
+  if (!st.ok()) return st;
   auto bytes = ReadAll(out);
   if (!bytes.ok()) {
-    return absl::InternalError(absl::StrCat(
-        "the host compiler produced no shared object: ", Tail(diagnostics)));
+    return absl::InternalError(
+        absl::StrCat("the host compiler produced no shared object: ",
+                     Tail(ReadAll(log).value_or(""))));
   }
   return bytes;
 }

@@ -24,10 +24,12 @@
 #define KILN_COMPILER_BACKENDS_CPU_KERNEL_RUNTIME_H_
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "compiler/backends/cpu/kernel_abi.h"
 #include "compiler/runtime/scalar_math.h"
@@ -85,8 +87,12 @@ struct Loop {
 
 // Puts the dims in memory order (innermost = smallest stride of the first
 // operand that tells them apart, as TensorIterator's reorder_dimensions).
+// Set-up code is kept out of line (compiled once per operand count, not per
+// kernel).
+#define KILN_COLD __attribute__((noinline))
+
 template <int N>
-inline void ReorderDims(Loop<N>* L) {
+KILN_COLD void ReorderDims(Loop<N>* L) {
   int perm[kMaxDims];
   for (int d = 0; d < L->rank; ++d) perm[d] = d;
   auto should_be_inner = [&](int a, int b) {
@@ -116,7 +122,7 @@ inline void ReorderDims(Loop<N>* L) {
 
 // Merges neighbouring dims that every operand walks as one.
 template <int N>
-inline void CoalesceDims(Loop<N>* L) {
+KILN_COLD void CoalesceDims(Loop<N>* L) {
   if (L->rank <= 1) return;
   int out = L->rank - 1;  // the dim being grown, filled from the inside
   for (int d = L->rank - 2; d >= 0; --d) {
@@ -146,8 +152,8 @@ inline void CoalesceDims(Loop<N>* L) {
 // Builds the loop over operand `ops[0]`'s shape; the others broadcast
 // (aligned to the right, size-1 dims get stride 0).
 template <int N>
-inline int MakeLoop(const KernelArgs* a, const int* ops, const int64_t* elem,
-                    bool reorder, Loop<N>* L) {
+KILN_COLD int MakeLoop(const KernelArgs* a, const int* ops, const int64_t* elem,
+                       bool reorder, Loop<N>* L) {
   const TensorArg& shape = a->tensors[ops[0]];
   const int R = static_cast<int>(shape.rank);
   int r = 0;
@@ -233,6 +239,167 @@ inline int RunPointwise(const KernelArgs* a, const int (&ops)[N],
   return ParallelFor(
       L.numel, kGrainSize, a->num_threads,
       [&](int64_t b, int64_t end) { return RunRange<N>(L, b, end, body); });
+}
+
+// Whether `t` is laid out row-major with unit strides (size-1 dims aside).
+inline bool IsContiguous(const TensorArg& t) {
+  int64_t expect = 1;
+  for (int64_t d = t.rank - 1; d >= 0; --d) {
+    if (t.sizes[d] == 1) continue;
+    if (t.strides[d] != expect) return false;
+    expect *= t.sizes[d];
+  }
+  return true;
+}
+
+// dst = Convert<Out>(src), src broadcast to dst's shape.
+template <class Out, class In>
+inline int CopyTensor(const TensorArg& dst, const TensorArg& src,
+                      int64_t num_threads) {
+  TensorArg pair[2] = {dst, src};
+  KernelArgs la{pair, nullptr, nullptr, num_threads};
+  static constexpr int kPairOps[2] = {0, 1};
+  static constexpr int64_t kPairElem[2] = {sizeof(Out), sizeof(In)};
+  return RunPointwise<2>(
+      &la, kPairOps, kPairElem,
+      [](int64_t n, char* const* p, const int64_t* s) -> int {
+        Out* o = reinterpret_cast<Out*>(p[0]);
+        const In* x = reinterpret_cast<const In*>(p[1]);
+        if (s[0] == 1 && s[1] == 1) {
+          for (int64_t i = 0; i < n; ++i) o[i] = kiln::pw::Convert<Out>(x[i]);
+        } else {
+          const int64_t s0 = s[0], s1 = s[1];
+          for (int64_t i = 0; i < n; ++i) {
+            o[i * s0] = kiln::pw::Convert<Out>(x[i * s1]);
+          }
+        }
+        return 0;
+      });
+}
+
+// Every element of dst = value.
+template <class T>
+inline int FillTensor(const TensorArg& dst, T value, int64_t num_threads) {
+  KernelArgs la{&dst, nullptr, nullptr, num_threads};
+  static constexpr int kOneOp[1] = {0};
+  static constexpr int64_t kOneElem[1] = {sizeof(T)};
+  return RunPointwise<1>(&la, kOneOp, kOneElem,
+                         [&](int64_t n, char* const* p, const int64_t* s) {
+                           T* o = reinterpret_cast<T*>(p[0]);
+                           const int64_t s0 = s[0];
+                           if (s0 == 1) {
+                             for (int64_t i = 0; i < n; ++i) o[i] = value;
+                           } else {
+                             for (int64_t i = 0; i < n; ++i) o[i * s0] = value;
+                           }
+                           return 0;
+                         });
+}
+
+// A view of `t` as a TensorArg over the caller's size/stride buffers.
+struct LocalTensor {
+  TensorArg arg;
+  int64_t sizes[kMaxDims];
+  int64_t strides[kMaxDims];
+};
+
+// t.select(dim, i) (rank - 1 dims); `elem` is t's element size.
+inline int Select(const TensorArg& t, int dim, int64_t i, int64_t elem,
+                  LocalTensor* out) {
+  if (t.rank - 1 > kMaxDims) return kTooManyDims;
+  int r = 0;
+  for (int64_t d = 0; d < t.rank; ++d) {
+    if (d == dim) continue;
+    out->sizes[r] = t.sizes[d];
+    out->strides[r] = t.strides[d];
+    ++r;
+  }
+  out->arg.data = t.data + i * t.strides[dim] * elem;
+  out->arg.sizes = out->sizes;
+  out->arg.strides = out->strides;
+  out->arg.rank = r;
+  return kKernelOk;
+}
+
+// t.narrow(dim, start, length).
+inline int Narrow(const TensorArg& t, int dim, int64_t start, int64_t length,
+                  int64_t elem, LocalTensor* out) {
+  if (t.rank > kMaxDims) return kTooManyDims;
+  for (int64_t d = 0; d < t.rank; ++d) {
+    out->sizes[d] = t.sizes[d];
+    out->strides[d] = t.strides[d];
+  }
+  out->sizes[dim] = length;
+  out->arg.data = t.data + start * t.strides[dim] * elem;
+  out->arg.sizes = out->sizes;
+  out->arg.strides = out->strides;
+  out->arg.rank = t.rank;
+  return kKernelOk;
+}
+
+// Calls f(position, value) for every element of an integer tensor in
+// row-major order of its sizes (sequential).
+template <class I, class F>
+inline int ForEachIndexValue(const TensorArg& t, F&& f) {
+  int64_t numel = 1;
+  for (int64_t d = 0; d < t.rank; ++d) numel *= t.sizes[d];
+  if (numel == 0) return kKernelOk;
+  if (t.rank > kMaxDims) return kTooManyDims;
+  int64_t idx[kMaxDims] = {};
+  const I* base = reinterpret_cast<const I*>(t.data);
+  for (int64_t p = 0; p < numel; ++p) {
+    int64_t off = 0;
+    for (int64_t d = 0; d < t.rank; ++d) off += idx[d] * t.strides[d];
+    int e = f(p, static_cast<int64_t>(base[off]));
+    if (e != kKernelOk) return e;
+    for (int64_t d = t.rank - 1; d >= 0; --d) {
+      if (++idx[d] < t.sizes[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return kKernelOk;
+}
+
+// out[pos] = self[... index[pos] at `dim` ...] for every position of
+// index (= out's shape), ATen's gather. Indices outside [0, size) fail.
+template <class T, class I>
+inline int Gather(const TensorArg& out, const TensorArg& self,
+                  const TensorArg& index, int dim, int64_t num_threads) {
+  const int64_t R = index.rank;
+  if (R > kMaxDims) return kTooManyDims;
+  int64_t numel = 1;
+  for (int64_t d = 0; d < R; ++d) numel *= index.sizes[d];
+  if (numel == 0) return kKernelOk;
+  const int64_t limit = self.rank == 0 ? 1 : self.sizes[dim];
+  return ParallelFor(numel, kGrainSize, num_threads,
+                     [&](int64_t b, int64_t e) -> int {
+                       int64_t idx[kMaxDims];
+                       int64_t rem = b;
+                       for (int64_t d = R - 1; d >= 0; --d) {
+                         idx[d] = rem % index.sizes[d];
+                         rem /= index.sizes[d];
+                       }
+                       T* o = reinterpret_cast<T*>(out.data);
+                       const T* x = reinterpret_cast<const T*>(self.data);
+                       const I* ix = reinterpret_cast<const I*>(index.data);
+                       for (int64_t p = b; p < e; ++p) {
+                         int64_t oo = 0, io = 0, so = 0;
+                         for (int64_t d = 0; d < R; ++d) {
+                           oo += idx[d] * out.strides[d];
+                           io += idx[d] * index.strides[d];
+                           if (d != dim) so += idx[d] * self.strides[d];
+                         }
+                         int64_t v = static_cast<int64_t>(ix[io]);
+                         if (v < 0 || v >= limit) return kIndexOutOfRange;
+                         if (self.rank > 0) so += v * self.strides[dim];
+                         o[oo] = x[so];
+                         for (int64_t d = R - 1; d >= 0; --d) {
+                           if (++idx[d] < index.sizes[d]) break;
+                           idx[d] = 0;
+                         }
+                       }
+                       return kKernelOk;
+                     });
 }
 
 // ---------------------------------------------------------------------------
@@ -594,6 +761,65 @@ inline int RunReduction(const KernelArgs* a, int in_op,
     r.Store(o, acc, n_red);
   }
   return kKernelOk;
+}
+
+// ---------------------------------------------------------------------------
+// Row helpers: reductions over [0, n) of a function of the position with
+// kLanes independent accumulators (vectorizable without -ffast-math).
+
+// max(a, b) that propagates NaN (either operand).
+template <class T>
+inline T MaxNan(T a, T b) {
+  if (a != a) return a;
+  return (b > a || b != b) ? b : a;
+}
+
+template <class Acc, class F>
+inline Acc LaneSum(int64_t n, F&& f) {
+  Acc lanes[kLanes];
+  for (int l = 0; l < kLanes; ++l) lanes[l] = Acc(0);
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] += f(j + l);
+  }
+  for (int w = kLanes / 2; w > 0; w /= 2) {
+    for (int l = 0; l < w; ++l) lanes[l] += lanes[l + w];
+  }
+  Acc acc = lanes[0];
+  for (; j < n; ++j) acc += f(j);
+  return acc;
+}
+
+template <class Acc, class F>
+inline Acc LaneMax(int64_t n, F&& f) {
+  Acc lanes[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    lanes[l] = -std::numeric_limits<Acc>::infinity();
+  }
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] = MaxNan(lanes[l], f(j + l));
+  }
+  Acc acc = lanes[0];
+  for (int l = 1; l < kLanes; ++l) acc = MaxNan(acc, lanes[l]);
+  for (; j < n; ++j) acc = MaxNan(acc, f(j));
+  return acc;
+}
+
+// softmax / log_softmax of one row: load(j) gives element j in Acc,
+// store(j, v) writes result j.
+template <class Acc, bool kLog, class Load, class Store>
+inline void SoftmaxRow(int64_t n, Load&& load, Store&& store) {
+  using std::exp;
+  using std::log;
+  const Acc m = LaneMax<Acc>(n, load);
+  const Acc sum = LaneSum<Acc>(n, [&](int64_t j) { return exp(load(j) - m); });
+  if (kLog) {
+    const Acc lse = log(sum);
+    for (int64_t j = 0; j < n; ++j) store(j, (load(j) - m) - lse);
+  } else {
+    for (int64_t j = 0; j < n; ++j) store(j, exp(load(j) - m) / sum);
+  }
 }
 
 // ---------------------------------------------------------------------------

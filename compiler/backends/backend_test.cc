@@ -6,6 +6,7 @@
 // Skip list: none. Every backend runs every case.
 #include "compiler/backends/backend.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,7 +31,14 @@ struct GraphCase {
   std::vector<sym::Bindings> sizes = {{}};  // one run per binding set
   bool positive = false;                    // inputs in [0.1, 3)
   double tolerance_scale = 1.0;
+  // Replaces some random inputs (indices must be in range).
+  std::function<void(std::vector<RuntimeValue>&)> fix_inputs;
 };
+
+RuntimeValue Ints(ir::DType dtype, const std::vector<int64_t>& sizes,
+                  const std::vector<int64_t>& values) {
+  return RuntimeValue::OfTensor(rt::Tensor::FromInts(dtype, sizes, values));
+}
 
 class BackendTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -53,6 +61,7 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
     for (const sym::Bindings& b : c.sizes) {
       auto inputs = RandomInputs(**graph, b, seed++, c.positive);
       ASSERT_TRUE(inputs.ok()) << inputs.status();
+      if (c.fix_inputs) c.fix_inputs(*inputs);
       auto want = interp::RunGraph(**graph, CloneInputs(*inputs));
       ASSERT_TRUE(want.ok()) << want.status();
       for (const Executable* e : {exe->get(), loaded->get()}) {
@@ -158,6 +167,137 @@ TEST_P(BackendTest, MatrixProducts) {
   %mm_t = aten::mm.default(%c, %d) : f64[33, 9]
   return (%mm, %mm_t)
 })"});
+}
+
+TEST_P(BackendTest, LayoutCopiesAndCreation) {
+  Check(
+      {"layout", R"(graph(%x: f32[4, 6]{1, 4}, %h: f16[3, 5], %acc: f32[4, 6]) {
+  %c = aten::clone.default(%x) : f32[4, 6]{1, 4}
+  %cc = aten::clone.default(%x, memory_format=torch.contiguous_format) : f32[4, 6]
+  %tc = aten::_to_copy.default(%h, dtype=torch.float32) : f32[3, 5]
+  %ti = aten::_to_copy.default(%x, dtype=torch.int32) : i32[4, 6]{1, 4}
+  %z = aten::zeros.default([2, 3]) : f32[2, 3]
+  %o = aten::ones_like.default(%h) : f16[3, 5]
+  %f = aten::full.default([3], 2.5) : f32[3]
+  %fi = aten::full.default([3], 7, dtype=torch.int64) : i64[3]
+  %a = aten::arange.start_step(1, 10, 2) : i64[5]
+  %af = aten::arange.start_step(0.5, 3.0, 0.25, dtype=torch.float32) : f32[10]
+  %st = aten::scalar_tensor.default(3.5) : f32[]
+  %e = aten::empty.memory_format([2, 2]) : f32[2, 2]
+  %cp = aten::copy_.default(%acc, %x) : f32[4, 6]
+  return (%c, %cc, %tc, %ti, %z, %o, %f, %fi, %a, %af, %st, %e)
+})"});
+}
+
+TEST_P(BackendTest, SoftmaxFamily) {
+  Check(
+      {"softmax",
+       R"(graph(%x: f32[5, 37], %h: f16[4, 9], %g: f32[5, 37], %t: f64[6, 3]{1, 6}) {
+  %sm = aten::_softmax.default(%x, 1, False) : f32[5, 37]
+  %sm0 = aten::_softmax.default(%x, 0, False) : f32[5, 37]
+  %lsm = aten::_log_softmax.default(%x, -1, False) : f32[5, 37]
+  %hf = aten::_softmax.default(%h, 1, False) : f16[4, 9]
+  %ht = aten::_log_softmax.default(%t, 1, False) : f64[6, 3]
+  %smb = aten::_softmax_backward_data.default(%g, %sm, 1, torch.float32) : f32[5, 37]
+  %lsmb = aten::_log_softmax_backward_data.default(%g, %lsm, 1, torch.float32) : f32[5, 37]
+  return (%sm, %sm0, %lsm, %hf, %ht, %smb, %lsmb)
+})"});
+}
+
+TEST_P(BackendTest, LayerNormForwardAndBackward) {
+  GraphCase c{
+      "layer_norm",
+      R"(graph(%x: f32[6, 7, 32], %w: f32[32], %b: f32[32], %dy: f32[6, 7, 32], %y: f64[4, 3, 5]{15, 1, 3}) {
+  %ln = aten::native_layer_norm.default(%x, [32], %w, %b, 1e-05) : (f32[6, 7, 32], f32[6, 7, 1], f32[6, 7, 1])
+  %ln2 = aten::native_layer_norm.default(%y, [3, 5], None, None, 0.001) : (f64[4, 3, 5], f64[4, 1, 1], f64[4, 1, 1])
+  %bw = aten::native_layer_norm_backward.default(%dy, %x, [32], %ln#1, %ln#2, %w, %b, [True, True, True]) : (f32[6, 7, 32], f32[32], f32[32])
+  %bw2 = aten::native_layer_norm_backward.default(%dy, %x, [32], %ln#1, %ln#2, None, None, [True, False, False]) : (f32[6, 7, 32], None, None)
+  return (%ln#0, %ln#1, %ln#2, %ln2#0, %ln2#1, %ln2#2, %bw#0, %bw#1, %bw#2, %bw2#0)
+})"};
+  c.tolerance_scale = 10;
+  Check(c);
+}
+
+TEST_P(BackendTest, DataMovement) {
+  GraphCase c{
+      "data",
+      R"(graph(%x: f32[4, 6], %y: f32[4, 3], %z: f64[2, 6], %i: i64[5], %w: f32[10, 8], %ix: i32[2, 3], %gi: i64[4, 2], %go: f32[2, 3, 8], %t: f32[3, 5]{1, 3}) {
+  %c1 = aten::cat.default([%x, %y], 1) : f32[4, 9]
+  %c0 = aten::cat.default([%x, %z, %x]) : f64[10, 6]
+  %is = aten::index_select.default(%x, 1, %i) : f32[4, 5]
+  %e = aten::embedding.default(%w, %ix) : f32[2, 3, 8]
+  %g = aten::gather.default(%x, 1, %gi) : f32[4, 2]
+  %eb = aten::embedding_dense_backward.default(%go, %ix, 10, 2, False) : f32[10, 8]
+  %ebs = aten::embedding_dense_backward.default(%go, %ix, 10, -1, True) : f32[10, 8]
+  %p = aten::constant_pad_nd.default(%t, [1, 2, -1, 1], 0.5) : f32[3, 8]
+  return (%c1, %c0, %is, %e, %g, %eb, %ebs, %p)
+})"};
+  c.fix_inputs = [](std::vector<RuntimeValue>& in) {
+    in[3] = Ints(ir::DType::kInt64, {5}, {5, 0, 2, 2, 1});
+    in[5] = Ints(ir::DType::kInt32, {2, 3}, {9, 2, 0, 2, 4, 2});
+    in[6] = Ints(ir::DType::kInt64, {4, 2}, {0, 5, 1, 1, 3, 2, 5, 4});
+  };
+  Check(c);
+}
+
+TEST_P(BackendTest, Reductions) {
+  GraphCase c{
+      "reductions",
+      R"(graph(%x: f32[5, 37], %i: i32[4, 6], %b: b8[3, 4], %h: f16[6, 40]) {
+  %mean = aten::mean.dim(%x, [1]) : f32[5]
+  %amax = aten::amax.default(%x, [0]) : f32[37]
+  %amin = aten::amin.default(%i, [1], True) : i32[4, 1]
+  %mx = aten::max.dim(%x, 1) : (f32[5], i64[5])
+  %mn = aten::min.dim(%h, 0, True) : (f16[1, 40], i64[1, 40])
+  %am = aten::argmax.default(%x) : i64[]
+  %amn = aten::argmin.default(%i, 1) : i64[4]
+  %var = aten::var.correction(%x, [1]) : f32[5]
+  %std = aten::std.correction(%h, [0], correction=0) : f16[40]
+  %any = aten::any.dim(%b, 1) : b8[3]
+  %all = aten::all.default(%b) : b8[]
+  %prod = aten::prod.dim_int(%i, 0) : i64[6]
+  %mx_all = aten::max.default(%h) : f16[]
+  %hmean = aten::mean.default(%h) : f16[]
+  return (%mean, %amax, %amin, %mx#0, %mx#1, %mn#0, %mn#1, %am, %amn, %var, %std, %any, %all, %prod, %mx_all, %hmean)
+})"};
+  c.tolerance_scale = 10;
+  Check(c);
+}
+
+TEST_P(BackendTest, IndexOutOfRangeIsAnError) {
+  auto graph = ir::ParseGraph(R"(graph(%w: f32[10, 8], %ix: i64[3]) {
+  %e = aten::embedding.default(%w, %ix) : f32[3, 8]
+  return (%e)
+})");
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  auto exe = backend_->Compile(**graph, CompileOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  auto got = (*exe)->Run(
+      {RuntimeValue::OfTensor(rt::Tensor::Empty(ir::DType::kFloat32, {10, 8})),
+       Ints(ir::DType::kInt64, {3}, {1, 10, 2})});
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(got.status().message(), HasSubstr("nodes[0]"));
+}
+
+TEST_P(BackendTest, CopyIntoAnInputMutatesIt) {
+  auto graph = ir::ParseGraph(R"(graph(%x: f32[4, 3], %acc: f64[4, 3]) {
+  %y = aten::mul.Tensor(%x, %x) : f32[4, 3]
+  %c = aten::copy_.default(%acc, %y) : f64[4, 3]
+  return (%y)
+})");
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  auto exe = backend_->Compile(**graph, CompileOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  EXPECT_EQ((*exe)->mutated_inputs(), std::vector<int>{1});
+  auto inputs = RandomInputs(**graph, {}, 3);
+  ASSERT_TRUE(inputs.ok());
+  auto got = (*exe)->Run(*inputs);
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<double> y = (*got)[0].tensor.ToDoubles();
+  std::vector<double> acc = (*inputs)[1].tensor.ToDoubles();
+  ASSERT_EQ(y.size(), acc.size());
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_EQ(y[i], acc[i]) << i;
 }
 
 TEST_P(BackendTest, ViewsAndOutputAliases) {

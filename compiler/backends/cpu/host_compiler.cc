@@ -339,7 +339,7 @@ std::string HostCompilerVersion(const std::string& compiler) {
   auto dir = TempDir::Create();
   if (dir.ok()) {
     std::string log = dir->path() + "/version.log";
-    auto r = RunWithDeadline({compiler, "--version"}, log, absl::Seconds(10));
+    auto r = RunWithDeadline({compiler, "--version"}, log, absl::Seconds(2));
     if (r.ok() && !r->timed_out && WIFEXITED(r->status) &&
         WEXITSTATUS(r->status) == 0) {
       std::string text = ReadAll(log).value_or("");

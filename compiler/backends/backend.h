@@ -58,6 +58,12 @@ struct CompileOptions {
   // exp, log, tanh, erf, ...: a few ulps from the scalar libm results the
   // interpreter uses, several times faster.
   bool vector_math = true;
+  // Run the compiler's passes (compiler/passes DefaultPipeline: view
+  // simplification, constant folding, CSE, DCE, fusion, memory planning)
+  // before code generation; off, every node gets its own kernel.
+  bool run_passes = true;
+  // Verify the graph after every pass (tests).
+  bool verify_passes = false;
   // Keep the generated source in the artifact (debugging, golden tests).
   bool keep_source = true;
   // Test hook: edits the generated source before it is compiled (to inject
@@ -78,7 +84,9 @@ struct CompileStats {
   int64_t host_compile_us = 0;
   int64_t load_us = 0;  // writing and dlopen-ing the shared object
   int64_t total_us = 0;
-  int num_kernels = 0;        // generated kernels
+  int num_kernels = 0;        // generated kernels (distinct)
+  int num_launches = 0;       // kernel launches per run
+  int graph_nodes = 0;        // nodes after the passes
   int num_library_calls = 0;  // precompiled runtime functions (gemm, ...)
   int64_t source_bytes = 0;   // generated C++
   int64_t object_bytes = 0;   // the shared object

@@ -19,6 +19,22 @@ std::string AliasSet(const std::string& alias) {
 int GraphInfo::AliasedArg(const ir::Node& node, int output) {
   const ops::Schema& schema = node.op().schema();
   if (schema.returns.empty()) return -1;
+  // Views without an alias annotation (_unsafe_view): the first tensor.
+  if (node.op().category() == ops::OpCategory::kView) {
+    bool annotated = false;
+    for (const ops::SchemaReturn& r : schema.returns) {
+      annotated = annotated || !r.alias.empty();
+    }
+    if (!annotated) {
+      for (size_t a = 0; a < node.args().size(); ++a) {
+        const ir::Arg& arg = node.arg(static_cast<int>(a));
+        if (arg.kind == ir::Arg::Kind::kValue && arg.value &&
+            arg.value->is_tensor()) {
+          return static_cast<int>(a);
+        }
+      }
+    }
+  }
   // Tensor[] returns are flattened: every output maps to the list return.
   int r = output < static_cast<int>(schema.returns.size())
               ? output

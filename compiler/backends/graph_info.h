@@ -4,7 +4,8 @@
 //
 // Aliasing comes from the ops' schemas: an output annotated `Tensor(a)`
 // shares storage with the argument annotated `(a)` or `(a!)`; an argument
-// annotated `(a!)` is written in place.
+// annotated `(a!)` is written in place. Ops of the view category whose
+// schema carries no annotation (_unsafe_view) alias their first tensor.
 //
 // Thread-safe after construction (read-only); valid while the graph is
 // alive and unmodified.

@@ -160,6 +160,23 @@ std::string KernelBuilder::IntArg(int arg, int element) {
   return name;
 }
 
+std::string KernelBuilder::BodyIntArg(const ir::Node& body_node, int arg,
+                                      int element) {
+  const ir::Arg& a = body_node.arg(arg);
+  const ir::ExprRef& e = element >= 0 ? a.ints[element] : a.i;
+  if (auto c = e->AsConst()) return absl::StrCat("int64_t(", *c, ")");
+  plan::IntArg ia;
+  ia.mutable_arg()->set_node(ctx_.node.index());
+  ia.mutable_arg()->set_body_node(body_node.index() + 1);
+  ia.mutable_arg()->set_arg(arg);
+  ia.mutable_arg()->set_element(element);
+  std::string name = absl::StrCat("c", code_.ints.size());
+  decls_.push_back(absl::StrCat("  const int64_t ", name, " = a->ints[",
+                                code_.ints.size(), "];\n"));
+  code_.ints.push_back(ia);
+  return name;
+}
+
 std::string KernelBuilder::ScalarInputInt(const ir::Value* placeholder) {
   plan::IntArg ia;
   ia.set_scalar_input(placeholder->index());

@@ -108,6 +108,9 @@ class KernelBuilder {
   // A C++ expression of type int64_t for a symbolic (or constant) int:
   // node argument `arg` (element `element` of an int list when >= 0).
   std::string IntArg(int arg, int element = -1);
+  // The same for an argument of body node `body_node` of a kiln::fused
+  // node.
+  std::string BodyIntArg(const ir::Node& body_node, int arg, int element = -1);
   // An int64_t / double expression for a scalar or SymInt placeholder.
   std::string ScalarInputInt(const ir::Value* placeholder);
   std::string ScalarInputFloat(const ir::Value* placeholder);

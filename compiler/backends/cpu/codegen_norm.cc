@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "compiler/backends/cpu/codegen.h"
+#include "compiler/backends/cpu/codegen_pointwise.h"
 #include "compiler/ops/pointwise.h"
 
 namespace kiln::cpu {
@@ -31,46 +32,6 @@ absl::StatusOr<int> StaticDim(const ir::Node& node, int arg, int rank) {
 std::string Header(const EmitContext& ctx) {
   return absl::StrCat("// ", ctx.node.op().name(), " (", ctx.node.name(),
                       ")\n");
-}
-
-// `row` is the body of `[&](int64_t j) ...` pieces: given typed pointers
-// p0.. and row strides r0.., emits the row lambda with a unit-stride copy
-// and a general one, then the RunRows call.
-std::string RowsCall(const KernelBuilder& b, int dim, int row_count,
-                     const std::string& row_body) {
-  int n = b.num_tensors();
-  std::string s =
-      "  auto row = [&](char* const* p, const int64_t* rs, "
-      "int64_t n) -> int {\n";
-  for (int k = 0; k < n; ++k) {
-    absl::StrAppend(&s, "    ", b.StorageType(k), "* x", k,
-                    " = reinterpret_cast<", b.StorageType(k), "*>(p[", k,
-                    "]);\n");
-  }
-  std::string unit;
-  for (int k = 0; k < n; ++k) {
-    absl::StrAppend(&unit, k ? " && " : "", "rs[", k, "] == 1");
-  }
-  auto inst = [&](bool u) {
-    std::string body = row_body;
-    for (int k = n - 1; k >= 0; --k) {
-      std::string key = absl::StrCat("$j", k, "$");
-      std::string rep = u ? "j" : absl::StrCat("j * r", k);
-      size_t pos;
-      while ((pos = body.find(key)) != std::string::npos) {
-        body.replace(pos, key.size(), rep);
-      }
-    }
-    return body;
-  };
-  absl::StrAppend(&s, "    if (", unit, ") {\n", inst(true), "    } else {\n");
-  for (int k = 0; k < n; ++k) {
-    absl::StrAppend(&s, "      const int64_t r", k, " = rs[", k, "];\n");
-  }
-  absl::StrAppend(&s, inst(false), "    }\n    return 0;\n  };\n");
-  absl::StrAppend(&s, "  return kiln::cpu::RunRows<", n, ">(a, kOps, kElem, ",
-                  dim, ", ", row_count, ", row);\n");
-  return s;
 }
 
 // _softmax / _log_softmax(self, dim, half_to_float).
@@ -97,7 +58,7 @@ absl::StatusOr<KernelCode> EmitSoftmax(const EmitContext& ctx, bool log) {
   std::string src =
       absl::StrCat(Header(ctx), "KILN_KERNEL int ", ctx.symbol,
                    "(const kiln::cpu::KernelArgs* a) {\n", b.OperandTables(),
-                   RowsCall(b, *dim, rank == 0 ? 0 : 1, body), "}\n");
+                   RowLoop(b, *dim, rank == 0 ? 0 : 1, body), "}\n");
   return b.Finish(std::move(src));
 }
 
@@ -151,7 +112,7 @@ absl::StatusOr<KernelCode> EmitSoftmaxBackward(const EmitContext& ctx,
   std::string src =
       absl::StrCat(Header(ctx), "KILN_KERNEL int ", ctx.symbol,
                    "(const kiln::cpu::KernelArgs* a) {\n", b.OperandTables(),
-                   RowsCall(b, *dim, rank == 0 ? 0 : 1, body), "}\n");
+                   RowLoop(b, *dim, rank == 0 ? 0 : 1, body), "}\n");
   return b.Finish(std::move(src));
 }
 

@@ -66,6 +66,64 @@ std::string PointwiseLoop(const KernelBuilder& b, int num_tensors,
   return s;
 }
 
+std::string RowLoop(const KernelBuilder& b, int row_begin, int row_count,
+                    const std::string& row_body, const std::vector<int>& ops_in,
+                    const std::vector<int>& unit_in) {
+  int n = b.num_tensors();
+  std::vector<int> ops = ops_in;
+  if (ops.empty()) {
+    for (int k = 0; k < n; ++k) ops.push_back(k);
+  }
+  std::vector<int> unit_ops = unit_in;
+  if (unit_ops.empty()) unit_ops = ops;
+  int num_outputs = static_cast<int>(b.code().outputs.size());
+  // Position of each tensor in the RunRows operand order.
+  std::vector<int> pos(n, -1);
+  for (size_t i = 0; i < ops.size(); ++i) pos[ops[i]] = static_cast<int>(i);
+  std::vector<std::string> op_list, elem_list;
+  for (int k : ops) {
+    op_list.push_back(absl::StrCat(k));
+    elem_list.push_back(absl::StrCat(ir::ElementSize(b.dtype(k))));
+  }
+  std::string s = absl::StrCat(
+      "  static constexpr int kRowOps[", ops.size(), "] = {",
+      absl::StrJoin(op_list, ", "), "};\n",
+      "  static constexpr int64_t kRowElem[", ops.size(), "] = {",
+      absl::StrJoin(elem_list, ", "), "};\n",
+      "  auto row = [&](char* const* p, const int64_t* rs, int64_t n) -> int "
+      "{\n");
+  for (int k = 0; k < n; ++k) {
+    if (pos[k] < 0) continue;
+    std::string t = b.StorageType(k);
+    absl::StrAppend(&s, "    ", k < num_outputs ? "" : "const ", t, "* x", k,
+                    " = reinterpret_cast<", k < num_outputs ? "" : "const ", t,
+                    "*>(p[", pos[k], "]);\n");
+  }
+  std::string unit;
+  for (int k : unit_ops) {
+    absl::StrAppend(&unit, unit.empty() ? "" : " && ", "rs[", pos[k], "] == 1");
+  }
+  if (unit.empty()) unit = "true";
+  auto inst = [&](bool u) {
+    absl::flat_hash_map<std::string, std::string> repl;
+    for (int k = 0; k < n; ++k) {
+      repl[absl::StrCat("$j", k, "$")] = u ? "j" : absl::StrCat("j * r", k);
+    }
+    return absl::StrReplaceAll(row_body, repl);
+  };
+  absl::StrAppend(&s, "    if (", unit, ") {\n", inst(true), "    } else {\n");
+  for (int k = 0; k < n; ++k) {
+    if (pos[k] < 0) continue;
+    absl::StrAppend(&s, "      const int64_t r", k, " = rs[", pos[k],
+                    "];\n      (void)r", k, ";\n");
+  }
+  absl::StrAppend(&s, inst(false), "    }\n    return 0;\n  };\n");
+  absl::StrAppend(&s, "  return kiln::cpu::RunRows<", ops.size(),
+                  ">(a, kRowOps, kRowElem, ", row_begin, ", ", row_count,
+                  ", row);\n");
+  return s;
+}
+
 absl::StatusOr<std::vector<std::string>> PointwiseOperands(
     KernelBuilder& b, const ir::Node& node, const PointwiseLowering& low,
     const std::function<std::string(const ir::Value*)>& tensor_expr) {

@@ -22,6 +22,17 @@ namespace kiln::cpu {
 std::string PointwiseLoop(const KernelBuilder& b, int num_tensors,
                           const std::string& body, bool may_fail);
 
+// The RunRows call over the kernel's tensors (operand order `ops`, default
+// 0..n-1) with a row lambda: `row_body` uses x<k> (typed pointers to the
+// row of operand k), n (row length) and `$j<k>$` for element j's index in
+// operand k (`j` in the unit-stride copy of the body, `j * r<k>` in the
+// general one). The unit copy runs when every operand in `unit_ops`
+// (default: all) has row stride 1.
+std::string RowLoop(const KernelBuilder& b, int row_begin, int row_count,
+                    const std::string& row_body,
+                    const std::vector<int>& ops = {},
+                    const std::vector<int>& unit_ops = {});
+
 // The C++ expressions (in the compute type) of each input of a pointwise
 // node: tensors through `tensor_expr` (an expression in the tensor's own
 // dtype), constants as literals, symbolic constants and scalar inputs as

@@ -8,6 +8,8 @@
 // the opmath type (float for f16/bf16/f32, double for f64), integer ones in
 // wrapping int64, var/std with Welford in double; max/min propagate NaN and
 // return the first extremum's index.
+#include "compiler/backends/cpu/codegen_reduction.h"
+
 #include <optional>
 
 #include "absl/status/status.h"
@@ -18,24 +20,8 @@
 #include "compiler/ops/pointwise.h"
 
 namespace kiln::cpu {
-namespace {
 
 using ir::DType;
-
-// What a reduction computes, as C++ snippets. Step sees `acc`, `x` (the
-// input element in its storage type) and `idx`; Merge sees `a` and `b`;
-// stores see `acc` and `n` (the number of reduced elements) and give a
-// value of the output's storage type.
-struct ReducerSpec {
-  std::string acc_type;
-  std::string prelude;  // extra struct definitions
-  bool ordered = false;
-  bool needs_elements = false;
-  std::string identity;
-  std::string step;
-  std::string merge;
-  std::vector<std::string> stores;
-};
 
 absl::StatusOr<std::vector<bool>> ReducedDimsOf(const ir::Node& node) {
   int rank = node.arg(0).value->type().rank();
@@ -73,6 +59,8 @@ absl::StatusOr<std::vector<bool>> ReducedDimsOf(const ir::Node& node) {
   }
   return reduced;
 }
+
+namespace {
 
 std::string Cv(const std::string& e, DType from, DType to) {
   return ops::EmitConvert(e, from, to);
@@ -191,12 +179,11 @@ absl::StatusOr<double> CorrectionOf(const ir::Node& node) {
   return 1.0;
 }
 
-absl::StatusOr<KernelCode> EmitReduction(const EmitContext& ctx) {
-  const ir::Node& node = ctx.node;
-  const ops::Schema& schema = node.op().schema();
-  const std::string& name = schema.name;
-  const ir::Value* self = node.arg(0).value;
-  DType in = self->type().dtype;
+}  // namespace
+
+absl::StatusOr<ReducerSpec> ReducerFor(const ir::Node& node) {
+  const std::string& name = node.op().schema().name;
+  DType in = node.arg(0).value->type().dtype;
   DType out = node.output(0)->type().dtype;
   ReducerSpec spec;
   if (name == "sum" || name == "prod" || name == "mean") {
@@ -218,7 +205,44 @@ absl::StatusOr<KernelCode> EmitReduction(const EmitContext& ctx) {
     return absl::UnimplementedError(
         absl::StrCat("no CPU kernel for ", node.op().name()));
   }
-  (void)DTypeArg;
+  return spec;
+}
+
+std::string ReducerStruct(const std::string& name, const ReducerSpec& spec,
+                          const std::string& step_prelude,
+                          const std::string& step_unit_prelude,
+                          const std::string& store_body) {
+  return absl::StrCat(
+      "struct ", name, " {\n", "  using Acc = ", spec.acc_type, ";\n",
+      "  static constexpr bool kOrdered = ", spec.ordered ? "true" : "false",
+      ";\n", "  static constexpr bool kNeedsElements = ",
+      spec.needs_elements ? "true" : "false", ";\n",
+      "  Acc Identity() const { return ", spec.identity, "; }\n",
+      "  Acc Step(Acc acc, char* const* p, const int64_t* s, int64_t i, "
+      "int64_t idx) const {\n",
+      step_prelude, "    (void)s;\n    (void)idx;\n    return ", spec.step,
+      ";\n  }\n",
+      "  Acc StepUnit(Acc acc, char* const* p, int64_t i) const {\n",
+      "    const int64_t idx = 0;\n    (void)idx;\n", step_unit_prelude,
+      "    return ", spec.step, ";\n  }\n",
+      "  Acc Merge(Acc a, Acc b) const { return ", spec.merge, "; }\n",
+      "  void Store(char* const* o, Acc acc, int64_t n) const {\n"
+      "    (void)n;\n",
+      store_body, "  }\n};\n");
+}
+
+namespace {
+
+absl::StatusOr<KernelCode> EmitReduction(const EmitContext& ctx) {
+  const ir::Node& node = ctx.node;
+  const ops::Schema& schema = node.op().schema();
+  const std::string& name = schema.name;
+  const ir::Value* self = node.arg(0).value;
+  DType in = self->type().dtype;
+  DType out = node.output(0)->type().dtype;
+  auto spec_or = ReducerFor(node);
+  if (!spec_or.ok()) return spec_or.status();
+  const ReducerSpec& spec = *spec_or;
   auto reduced = ReducedDimsOf(node);
   if (!reduced.ok()) return reduced.status();
 
@@ -234,42 +258,48 @@ absl::StatusOr<KernelCode> EmitReduction(const EmitContext& ctx) {
   }
   int in_op = b.AddInput(self);
   std::string rname = absl::StrCat(ctx.symbol, "_reducer");
-  std::string src = absl::StrCat("// ", node.op().name(), " (", node.name(),
-                                 ")\n", spec.prelude, "struct ", rname, " {\n");
-  absl::StrAppend(
-      &src, "  using In = ", ops::CppStorageType(in), ";\n",
-      "  using Acc = ", spec.acc_type, ";\n",
-      "  static constexpr bool kOrdered = ", spec.ordered ? "true" : "false",
-      ";\n", "  static constexpr bool kNeedsElements = ",
-      spec.needs_elements ? "true" : "false", ";\n",
-      "  Acc Identity() const { return ", spec.identity, "; }\n",
-      "  Acc Step(Acc acc, In x, int64_t idx) const { (void)idx; "
-      "return ",
-      spec.step, "; }\n", "  Acc Merge(Acc a, Acc b) const { return ",
-      spec.merge, "; }\n",
-      "  void Store(char* const* o, Acc acc, int64_t n) const {\n"
-      "    (void)n;\n");
+  std::string in_t = ops::CppStorageType(in);
+  std::string step_unit =
+      absl::StrCat("    const ", in_t, " x = reinterpret_cast<const ", in_t,
+                   "*>(p[0])[i];\n");
+  std::string step =
+      absl::StrCat("    const ", in_t, " x = reinterpret_cast<const ", in_t,
+                   "*>(p[0])[i * s[0]];\n");
+  std::vector<std::string> stores;
   for (int k = 0; k < n_out; ++k) {
-    absl::StrAppend(&src, "    *reinterpret_cast<", b.StorageType(k), "*>(o[",
-                    k, "]) = ", spec.stores[k], ";\n");
+    stores.push_back(absl::StrCat("    *reinterpret_cast<", b.StorageType(k),
+                                  "*>(o[", k, "]) = ", spec.stores[k], ";\n"));
   }
-  absl::StrAppend(&src, "  }\n};\n");
-  std::vector<std::string> red, outs, elems;
+  std::string src = absl::StrCat(
+      "// ", node.op().name(), " (", node.name(), ")\n", spec.prelude,
+      ReducerStruct(rname, spec, step, step_unit, absl::StrJoin(stores, "")));
+  int rank = self->type().rank();
+  std::vector<std::string> red;
   for (bool r : *reduced) red.push_back(r ? "true" : "false");
   if (red.empty()) red.push_back("false");
-  for (int k = 0; k < n_out; ++k) {
-    outs.push_back(absl::StrCat(k));
-    elems.push_back(absl::StrCat(ir::ElementSize(b.dtype(k))));
-  }
   absl::StrAppend(
       &src, "KILN_KERNEL int ", ctx.symbol,
       "(const kiln::cpu::KernelArgs* a) {\n", b.ScalarDecls(),
       "  static constexpr bool kReduced[] = {", absl::StrJoin(red, ", "),
-      "};\n", "  static constexpr int kOuts[", n_out, "] = {",
-      absl::StrJoin(outs, ", "), "};\n", "  static constexpr int64_t kOutElem[",
-      n_out, "] = {", absl::StrJoin(elems, ", "), "};\n",
-      "  return kiln::cpu::RunReduction<", n_out, ">(a, ", in_op,
-      ", kOuts, kOutElem, kReduced, ", rname, "{});\n}\n");
+      "};\n", "  const kiln::cpu::TensorArg& in = a->tensors[", in_op, "];\n",
+      "  int64_t es[", std::max(rank, 1), "][1];\n", "  int64_t rs[",
+      std::max(rank, 1), "][", n_out, "];\n", "  for (int d = 0; d < ", rank,
+      "; ++d) es[d][0] = in.strides[d];\n");
+  std::vector<std::string> rb, re;
+  for (int k = 0; k < n_out; ++k) {
+    absl::StrAppend(&src, "  kiln::cpu::RowStrides<", n_out, ">(a->tensors[", k,
+                    "], ", rank, ", kReduced, ", k, ", rs);\n");
+    rb.push_back(absl::StrCat("a->tensors[", k, "].data"));
+    re.push_back(absl::StrCat(ir::ElementSize(b.dtype(k))));
+  }
+  absl::StrAppend(
+      &src, "  char* eb[1] = {in.data};\n",
+      "  static constexpr int64_t ee[1] = {", ir::ElementSize(in), "};\n",
+      "  char* rb[", n_out, "] = {", absl::StrJoin(rb, ", "), "};\n",
+      "  static constexpr int64_t re[", n_out, "] = {", absl::StrJoin(re, ", "),
+      "};\n", "  return kiln::cpu::RunReduce<1, ", n_out, ">(", rank,
+      ", in.sizes, kReduced, eb, es, ee, rb, rs, re, a->num_threads, ", rname,
+      "{});\n}\n");
   return b.Finish(std::move(src));
 }
 

@@ -24,6 +24,7 @@
 #include "compiler/backends/graph_info.h"
 #include "compiler/ir/text.h"
 #include "compiler/ir/verifier.h"
+#include "compiler/passes/pipeline.h"
 
 namespace kiln::cpu {
 namespace {
@@ -263,7 +264,15 @@ absl::StatusOr<std::unique_ptr<backends::Executable>> CompileCpu(
   stats.verify_us = MicrosSince(t);
 
   t = std::chrono::steady_clock::now();
+  if (options.run_passes) {
+    passes::PipelineOptions po;
+    po.verify = options.verify_passes;
+    passes::Pipeline pipeline = passes::DefaultPipeline(po);
+    auto changed = pipeline.Run(**graph);
+    if (!changed.ok()) return changed.status();
+  }
   stats.passes_us = MicrosSince(t);
+  stats.graph_nodes = (*graph)->num_nodes();
 
   t = std::chrono::steady_clock::now();
   auto planned = PlanGraph(**graph, options.vector_math);
@@ -271,6 +280,9 @@ absl::StatusOr<std::unique_ptr<backends::Executable>> CompileCpu(
   if (options.source_hook) options.source_hook(planned->source);
   stats.codegen_us = MicrosSince(t);
   stats.num_kernels = planned->plan.kernels_size();
+  for (const plan::Step& step : planned->plan.steps()) {
+    if (step.kind() == plan::Step::KERNEL) ++stats.num_launches;
+  }
   stats.num_library_calls = planned->num_library_calls;
   stats.source_bytes = static_cast<int64_t>(planned->source.size());
 

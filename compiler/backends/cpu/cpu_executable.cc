@@ -186,6 +186,13 @@ absl::StatusOr<std::unique_ptr<CpuExecutable>> CpuExecutable::Create(
           return bad(s, "int argument node out of range");
         }
         const ir::Node* n = exe->graph_->node(ref.node());
+        if (ref.body_node() > 0) {
+          const ir::FusedKernel* k = n->fused();
+          if (k == nullptr || ref.body_node() > k->body->num_nodes()) {
+            return bad(s, "int argument body node out of range");
+          }
+          n = k->body->node(ref.body_node() - 1);
+        }
         if (ref.arg() < 0 || ref.arg() >= static_cast<int>(n->args().size())) {
           return bad(s, "int argument out of range");
         }

@@ -10,10 +10,11 @@
 //     style), then split into equal element ranges over threads; the body
 //     gets rows: `int body(int64_t n, char* const* ptrs, const int64_t*
 //     strides)` with element strides, so contiguous rows vectorize.
-//   * RunReduction: one input reduced over a set of dims into outputs laid
-//     out like its kept dims; a Reducer struct (Identity/Step/Merge/Store)
-//     says what to compute. Inner reductions use independent lanes (so the
-//     host compiler vectorizes without -ffast-math), outer reductions
+//   * RunReduce: a reduction over an iteration shape with element operands
+//     (its input, a fused prologue's inputs and outputs) and row operands
+//     (its outputs, a fused epilogue's); a Reducer struct (Identity/Step/
+//     Merge/Store) says what to compute. Inner reductions use independent lanes
+//     (so the host compiler vectorizes without -ffast-math), outer reductions
 //     vectorize across the kept inner dim; few large reductions are split
 //     across threads and merged in a fixed order (deterministic).
 //   * RunRows: a row-wise operation (softmax along a dim, layer norm over
@@ -405,16 +406,25 @@ inline int Gather(const TensorArg& out, const TensorArg& self,
 // ---------------------------------------------------------------------------
 // Reductions.
 //
-// A Reducer is a struct with
-//   using In = <input storage type>; using Acc = <accumulator>;
-//   static constexpr bool kOrdered;  // Step needs the logical index
+// A reduction runs over an iteration shape whose dims are kept or reduced.
+// Element operands are read (or written: a fused prologue's outputs) once
+// per element of the shape; row operands once per output position (the
+// kept dims; their strides over reduced dims are 0): the reduction's
+// outputs and a fused epilogue's inputs and outputs. A Reducer is a struct
+// with
+//   using Acc = <accumulator>;
+//   static constexpr bool kOrdered;        // Step needs the logical index
 //   static constexpr bool kNeedsElements;  // no identity (max, argmax)
 //   Acc Identity() const;
-//   Acc Step(Acc acc, In x, int64_t index) const;
+//   // element i of a run: element operand k at p[k] + i * s[k] elements
+//   Acc Step(Acc acc, char* const* p, const int64_t* s, int64_t i,
+//            int64_t index) const;
+//   Acc StepUnit(Acc acc, char* const* p, int64_t i) const;  // s[k] == 1
 //   Acc Merge(Acc a, Acc b) const;   // b's elements come after a's
-//   void Store(char* const* outs, Acc acc, int64_t count) const;
+//   void Store(char* const* rows, Acc acc, int64_t count) const;
 // `index` is the element's position in the reduced dims' row-major order
-// (only meaningful when kOrdered).
+// (only meaningful when kOrdered). Store sees the row operands at the
+// output position and the number of reduced elements.
 
 // Reducer building blocks.
 template <class T>
@@ -483,61 +493,124 @@ inline double WelfordVar(Welford a, double correction) {
   return a.m2 / divisor;
 }
 
-struct RedDim {
-  int64_t size;
-  int64_t in_stride;
-  int64_t out_stride[4];
+template <int NE, int NR>
+struct RedDims {
+  int n = 0;
+  int64_t size[kMaxDims];
+  int64_t es[kMaxDims][NE > 0 ? NE : 1];  // element operand strides
+  int64_t rs[kMaxDims][NR > 0 ? NR : 1];  // row operand strides
 };
 
-template <class R>
-inline typename R::Acc Reduce1D(const R& r, typename R::Acc acc,
-                                const typename R::In* x, int64_t n,
-                                int64_t stride, int64_t index0) {
+template <int NE, int NR>
+KILN_COLD void SortRedDims(RedDims<NE, NR>* d) {
+  // Outer first: descending stride of element operand 0 (stable).
+  for (int i = 1; i < d->n; ++i) {
+    for (int j = i; j > 0 && d->es[j - 1][0] < d->es[j][0]; --j) {
+      std::swap(d->size[j - 1], d->size[j]);
+      for (int k = 0; k < NE; ++k) std::swap(d->es[j - 1][k], d->es[j][k]);
+      for (int k = 0; k < NR; ++k) std::swap(d->rs[j - 1][k], d->rs[j][k]);
+    }
+  }
+}
+
+template <int NE, int NR>
+KILN_COLD void CoalesceRedDims(RedDims<NE, NR>* d) {
+  if (d->n <= 1) return;
+  int out = d->n - 1;
+  for (int i = d->n - 2; i >= 0; --i) {
+    bool can = true;
+    for (int k = 0; k < NE && can; ++k) {
+      can = d->es[i][k] == d->es[out][k] * d->size[out];
+    }
+    for (int k = 0; k < NR && can; ++k) {
+      can = d->rs[i][k] == d->rs[out][k] * d->size[out];
+    }
+    if (can) {
+      d->size[out] *= d->size[i];
+    } else {
+      --out;
+      d->size[out] = d->size[i];
+      for (int k = 0; k < NE; ++k) d->es[out][k] = d->es[i][k];
+      for (int k = 0; k < NR; ++k) d->rs[out][k] = d->rs[i][k];
+    }
+  }
+  int cnt = d->n - out;
+  for (int i = 0; i < cnt; ++i) {
+    d->size[i] = d->size[out + i];
+    for (int k = 0; k < NE; ++k) d->es[i][k] = d->es[out + i][k];
+    for (int k = 0; k < NR; ++k) d->rs[i][k] = d->rs[out + i][k];
+  }
+  d->n = cnt;
+}
+
+// Reduces `n` elements of a run (element operands at p, strides s).
+template <int NE, class R>
+inline typename R::Acc Reduce1D(const R& r, typename R::Acc acc, char* const* p,
+                                const int64_t* s, int64_t n, int64_t index0) {
   using Acc = typename R::Acc;
-  if (!R::kOrdered && stride == 1 && n >= 2 * kLanes) {
+  bool unit = true;
+  for (int k = 0; k < NE; ++k) unit = unit && s[k] == 1;
+  if (!R::kOrdered && unit && n >= 2 * kLanes) {
     Acc lanes[kLanes];
     for (int l = 0; l < kLanes; ++l) lanes[l] = r.Identity();
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes) {
-      for (int l = 0; l < kLanes; ++l) lanes[l] = r.Step(lanes[l], x[i + l], 0);
+      for (int l = 0; l < kLanes; ++l) {
+        lanes[l] = r.StepUnit(lanes[l], p, i + l);
+      }
     }
     for (int w = kLanes / 2; w > 0; w /= 2) {
       for (int l = 0; l < w; ++l) lanes[l] = r.Merge(lanes[l], lanes[l + w]);
     }
     acc = r.Merge(acc, lanes[0]);
-    for (; i < n; ++i) acc = r.Step(acc, x[i], 0);
+    for (; i < n; ++i) acc = r.StepUnit(acc, p, i);
     return acc;
   }
-  for (int64_t i = 0; i < n; ++i) acc = r.Step(acc, x[i * stride], index0 + i);
+  if (unit) {
+    for (int64_t i = 0; i < n; ++i) acc = r.Step(acc, p, s, i, index0 + i);
+    return acc;
+  }
+  for (int64_t i = 0; i < n; ++i) acc = r.Step(acc, p, s, i, index0 + i);
   return acc;
 }
 
-// Reduces positions [begin, end) of the reduced dims `rd` starting at `p`.
-template <class R>
+// Reduces positions [begin, end) of the reduced dims from element
+// operand bases `base` (at the output position).
+template <int NE, int NR, class R>
 inline typename R::Acc ReduceRange(const R& r, typename R::Acc acc,
-                                   const char* p, const RedDim* rd, int nrd,
-                                   int64_t begin, int64_t end) {
-  using In = typename R::In;
-  if (nrd == 0) {
-    if (begin < end) acc = r.Step(acc, *reinterpret_cast<const In*>(p), 0);
+                                   char* const* base, const int64_t* elem,
+                                   const RedDims<NE, NR>& rd, int64_t begin,
+                                   int64_t end) {
+  char* p[NE > 0 ? NE : 1];
+  int64_t s[NE > 0 ? NE : 1];
+  if (rd.n == 0) {
+    for (int k = 0; k < NE; ++k) {
+      p[k] = base[k];
+      s[k] = 1;
+    }
+    if (begin < end) acc = r.Step(acc, p, s, 0, 0);
     return acc;
   }
+  const int nr = rd.n;
+  for (int k = 0; k < NE; ++k) s[k] = rd.es[nr - 1][k];
   int64_t idx[kMaxDims];
   int64_t rem = begin;
-  for (int d = nrd - 1; d >= 0; --d) {
-    idx[d] = rem % rd[d].size;
-    rem /= rd[d].size;
+  for (int d = nr - 1; d >= 0; --d) {
+    idx[d] = rem % rd.size[d];
+    rem /= rd.size[d];
   }
   int64_t pos = begin;
   while (pos < end) {
-    int64_t n = std::min(rd[nrd - 1].size - idx[nrd - 1], end - pos);
-    int64_t off = 0;
-    for (int d = 0; d < nrd; ++d) off += idx[d] * rd[d].in_stride;
-    acc = Reduce1D(r, acc, reinterpret_cast<const In*>(p) + off, n,
-                   rd[nrd - 1].in_stride, pos);
+    int64_t n = std::min(rd.size[nr - 1] - idx[nr - 1], end - pos);
+    for (int k = 0; k < NE; ++k) {
+      int64_t off = 0;
+      for (int d = 0; d < nr; ++d) off += idx[d] * rd.es[d][k];
+      p[k] = base[k] + off * elem[k];
+    }
+    acc = Reduce1D<NE>(r, acc, p, s, n, pos);
     pos += n;
-    idx[nrd - 1] += n;
-    for (int d = nrd - 1; d > 0 && idx[d] >= rd[d].size; --d) {
+    idx[nr - 1] += n;
+    for (int d = nr - 1; d > 0 && idx[d] >= rd.size[d]; --d) {
       idx[d] = 0;
       ++idx[d - 1];
     }
@@ -545,123 +618,94 @@ inline typename R::Acc ReduceRange(const R& r, typename R::Acc acc,
   return acc;
 }
 
-template <int NO>
-inline void CoalesceRedDims(RedDim* dims, int* n) {
-  if (*n <= 1) return;
-  int out = *n - 1;
-  for (int d = *n - 2; d >= 0; --d) {
-    bool can = dims[d].in_stride == dims[out].in_stride * dims[out].size;
-    for (int k = 0; k < NO && can; ++k) {
-      can = dims[d].out_stride[k] == dims[out].out_stride[k] * dims[out].size;
+// Strides of a row operand (an output laid out over the kept dims of a
+// rank-`rank` shape, with or without the reduced dims kept as size 1) per
+// shape dim: 0 on reduced dims.
+template <int NR>
+inline void RowStrides(const TensorArg& t, int rank, const bool* reduced, int k,
+                       int64_t (*rs)[NR > 0 ? NR : 1]) {
+  bool keepdim = t.rank == rank;
+  for (int d = 0, od = 0; d < rank; ++d) {
+    if (reduced[d]) {
+      rs[d][k] = 0;
+      if (keepdim) ++od;
+      continue;
     }
-    if (can) {
-      dims[out].size *= dims[d].size;
-    } else {
-      --out;
-      dims[out] = dims[d];
-    }
-  }
-  int cnt = *n - out;
-  for (int d = 0; d < cnt; ++d) dims[d] = dims[out + d];
-  *n = cnt;
-}
-
-template <int NO>
-inline void SortRedDims(RedDim* dims, int n) {
-  // Outer first: descending input stride (insertion sort, stable).
-  for (int i = 1; i < n; ++i) {
-    for (int j = i; j > 0 && dims[j - 1].in_stride < dims[j].in_stride; --j) {
-      std::swap(dims[j - 1], dims[j]);
-    }
+    rs[d][k] = t.strides[od++];
   }
 }
 
-// Reduces tensor `in_op` over the dims with reduced[d] != 0 into the NO
-// outputs `out_ops` (each shaped like the kept dims, with or without the
-// reduced dims kept as size 1). `in_elem`/`out_elem` are element sizes.
-template <int NO, class R>
-inline int RunReduction(const KernelArgs* a, int in_op,
-                        const int (&out_ops)[NO], const int64_t (&out_elem)[NO],
-                        const bool* reduced, const R& r) {
-  static_assert(NO <= 4, "at most 4 reduction outputs");
+// The general driver: `shape` (rank dims, reduced[d]), element operands
+// (base pointers, per-dim strides es[d][k], element sizes) and row
+// operands (rs[d][k], 0 on reduced dims).
+template <int NE, int NR, class R>
+inline int RunReduce(int rank, const int64_t* shape, const bool* reduced,
+                     char* const* ebase, const int64_t (*es)[NE > 0 ? NE : 1],
+                     const int64_t* eelem, char* const* rbase,
+                     const int64_t (*rs)[NR > 0 ? NR : 1], const int64_t* relem,
+                     int64_t num_threads, const R& r) {
   using Acc = typename R::Acc;
-  using In = typename R::In;
-  const TensorArg& in = a->tensors[in_op];
-  const int R_ = static_cast<int>(in.rank);
-  RedDim kept[kMaxDims], red[kMaxDims];
-  int nk = 0, nr = 0;
+  RedDims<NE, NR> kept, red;
   int64_t n_red = 1;
-  for (int d = 0, od = 0; d < R_; ++d) {
-    int64_t size = in.sizes[d];
-    bool is_red = reduced[d];
-    int this_od = -1;
-    if (!is_red) {
-      this_od = od++;
+  for (int d = 0; d < rank; ++d) {
+    int64_t size = shape[d];
+    if (reduced[d]) {
+      n_red *= size;
+    } else if (size == 0) {
+      return kKernelOk;  // no outputs
     }
-    if (size == 0 && !is_red) return kKernelOk;  // no outputs
-    if (is_red) n_red *= size;
     if (size == 1) continue;
-    RedDim rd;
-    rd.size = size;
-    rd.in_stride = in.strides[d];
-    for (int k = 0; k < NO; ++k) {
-      const TensorArg& o = a->tensors[out_ops[k]];
-      int64_t s = 0;
-      if (!is_red) {
-        int oi = o.rank == in.rank ? d : this_od;
-        s = o.strides[oi];
-      }
-      rd.out_stride[k] = s;
-    }
-    if (is_red) {
-      if (nr == kMaxDims) return kTooManyDims;
-      red[nr++] = rd;
-    } else {
-      if (nk == kMaxDims) return kTooManyDims;
-      kept[nk++] = rd;
-    }
+    RedDims<NE, NR>& to = reduced[d] ? red : kept;
+    if (to.n == kMaxDims) return kTooManyDims;
+    to.size[to.n] = size;
+    for (int k = 0; k < NE; ++k) to.es[to.n][k] = es[d][k];
+    for (int k = 0; k < NR; ++k) to.rs[to.n][k] = reduced[d] ? 0 : rs[d][k];
+    ++to.n;
   }
-  if (!R::kOrdered) {
-    SortRedDims<NO>(red, nr);
-    SortRedDims<NO>(kept, nk);
+  if (!R::kOrdered && NE > 0) {
+    SortRedDims(&red);
+    SortRedDims(&kept);
   }
-  CoalesceRedDims<NO>(red, &nr);
-  CoalesceRedDims<NO>(kept, &nk);
+  CoalesceRedDims(&red);
+  CoalesceRedDims(&kept);
+  bool empty = n_red == 0;
+  if (empty && R::kNeedsElements) return kEmptyReduction;
+  const int nk = kept.n, nr = red.n;
   int64_t n_out = 1;
-  for (int d = 0; d < nk; ++d) n_out *= kept[d].size;
-  const char* in_base = in.data;
-  char* out_base[NO];
-  for (int k = 0; k < NO; ++k) out_base[k] = a->tensors[out_ops[k]].data;
-  if (n_red == 0) {
-    if (R::kNeedsElements) return kEmptyReduction;
-    nr = -1;  // nothing to reduce: identity everywhere
-  }
+  for (int d = 0; d < nk; ++d) n_out *= kept.size[d];
 
-  auto out_ptrs = [&](const int64_t* idx, int upto, char** o, int64_t* in_off) {
-    int64_t ioff = 0;
-    int64_t ooff[NO] = {};
-    for (int d = 0; d < upto; ++d) {
-      ioff += idx[d] * kept[d].in_stride;
-      for (int k = 0; k < NO; ++k) ooff[k] += idx[d] * kept[d].out_stride[k];
+  // Element and row pointers at an output position (kept multi-index).
+  auto at = [&](const int64_t* idx, int upto, char** e, char** o) {
+    for (int k = 0; k < NE; ++k) {
+      int64_t off = 0;
+      for (int d = 0; d < upto; ++d) off += idx[d] * kept.es[d][k];
+      e[k] = ebase[k] + off * eelem[k];
     }
-    for (int k = 0; k < NO; ++k) o[k] = out_base[k] + ooff[k] * out_elem[k];
-    *in_off = ioff;
+    for (int k = 0; k < NR; ++k) {
+      int64_t off = 0;
+      for (int d = 0; d < upto; ++d) off += idx[d] * kept.rs[d][k];
+      o[k] = rbase[k] + off * relem[k];
+    }
   };
+  constexpr int kNE = NE > 0 ? NE : 1;
+  constexpr int kNR = NR > 0 ? NR : 1;
 
-  bool column = !R::kOrdered && nk > 0 && nr > 0 &&
-                kept[nk - 1].in_stride == 1 && red[nr - 1].in_stride != 1;
+  bool column = !R::kOrdered && NE > 0 && nk > 0 && nr > 0 && !empty &&
+                red.es[nr - 1][0] != 1;
+  for (int k = 0; column && k < NE; ++k) {
+    column = kept.es[nk - 1][k] == 1;
+  }
   if (column) {
     // Vectorize across the innermost kept dim.
     constexpr int64_t kChunk = 256;
-    const RedDim& ik = kept[nk - 1];
-    int64_t n_inner = ik.size;
-    int64_t chunks = (n_inner + kChunk - 1) / kChunk;
-    int64_t n_outer = n_out / n_inner;
-    int64_t items = n_outer * chunks;
-    int64_t cost = std::min(n_inner, kChunk) * n_red;
+    const int64_t n_inner = kept.size[nk - 1];
+    const int64_t chunks = (n_inner + kChunk - 1) / kChunk;
+    const int64_t n_outer = n_out / n_inner;
+    const int64_t cost = std::min(n_inner, kChunk) * n_red;
     return ParallelFor(
-        items, std::max<int64_t>(1, kGrainSize / std::max<int64_t>(cost, 1)),
-        a->num_threads, [&](int64_t b, int64_t e) {
+        n_outer * chunks,
+        std::max<int64_t>(1, kGrainSize / std::max<int64_t>(cost, 1)),
+        num_threads, [&](int64_t b, int64_t e) {
           Acc acc[kChunk];
           int64_t idx[kMaxDims];
           int64_t ridx[kMaxDims];
@@ -671,30 +715,34 @@ inline int RunReduction(const KernelArgs* a, int in_op,
             int64_t len = std::min(kChunk, n_inner - c0);
             int64_t rem = outer;
             for (int d = nk - 2; d >= 0; --d) {
-              idx[d] = rem % kept[d].size;
-              rem /= kept[d].size;
+              idx[d] = rem % kept.size[d];
+              rem /= kept.size[d];
             }
-            char* o[NO];
-            int64_t ioff;
-            out_ptrs(idx, nk - 1, o, &ioff);
-            const In* x0 = reinterpret_cast<const In*>(in_base) + ioff + c0;
+            char* ep[kNE];
+            char* op[kNR];
+            at(idx, nk - 1, ep, op);
+            for (int k = 0; k < NE; ++k) ep[k] += c0 * eelem[k];
             for (int64_t j = 0; j < len; ++j) acc[j] = r.Identity();
             for (int d = 0; d < nr; ++d) ridx[d] = 0;
+            char* p[kNE];
             for (int64_t rp = 0; rp < n_red; ++rp) {
-              int64_t roff = 0;
-              for (int d = 0; d < nr; ++d) roff += ridx[d] * red[d].in_stride;
-              const In* x = x0 + roff;
-              for (int64_t j = 0; j < len; ++j)
-                acc[j] = r.Step(acc[j], x[j], 0);
+              for (int k = 0; k < NE; ++k) {
+                int64_t roff = 0;
+                for (int d = 0; d < nr; ++d) roff += ridx[d] * red.es[d][k];
+                p[k] = ep[k] + roff * eelem[k];
+              }
+              for (int64_t j = 0; j < len; ++j) {
+                acc[j] = r.StepUnit(acc[j], p, j);
+              }
               for (int d = nr - 1; d >= 0; --d) {
-                if (++ridx[d] < red[d].size) break;
+                if (++ridx[d] < red.size[d]) break;
                 ridx[d] = 0;
               }
             }
             for (int64_t j = 0; j < len; ++j) {
-              char* oj[NO];
-              for (int k = 0; k < NO; ++k) {
-                oj[k] = o[k] + (c0 + j) * ik.out_stride[k] * out_elem[k];
+              char* oj[kNR];
+              for (int k = 0; k < NR; ++k) {
+                oj[k] = op[k] + (c0 + j) * kept.rs[nk - 1][k] * relem[k];
               }
               r.Store(oj, acc[j], n_red);
             }
@@ -703,55 +751,46 @@ inline int RunReduction(const KernelArgs* a, int in_op,
         });
   }
 
-  // Row reductions: one accumulator per output element.
-  auto reduce_one = [&](int64_t o_index, int64_t rb, int64_t re) {
+  // Row reductions: one accumulator per output position.
+  auto reduce_one = [&](int64_t o_index, int64_t rb, int64_t re, char** o) {
     int64_t idx[kMaxDims];
     int64_t rem = o_index;
     for (int d = nk - 1; d >= 0; --d) {
-      idx[d] = rem % kept[d].size;
-      rem /= kept[d].size;
+      idx[d] = rem % kept.size[d];
+      rem /= kept.size[d];
     }
-    char* o[NO];
-    int64_t ioff;
-    out_ptrs(idx, nk, o, &ioff);
+    char* ep[kNE];
+    at(idx, nk, ep, o);
     Acc acc = r.Identity();
-    if (nr >= 0) {
-      acc = ReduceRange(r, acc, in_base + ioff * sizeof(In), red, nr, rb, re);
-    }
-    struct {
-      char* o[NO];
-      Acc acc;
-    } res;
-    for (int k = 0; k < NO; ++k) res.o[k] = o[k];
-    res.acc = acc;
-    return res;
+    if (!empty) acc = ReduceRange<NE, NR>(r, acc, ep, eelem, red, rb, re);
+    return acc;
   };
-  int64_t threads = a->num_threads;
-  if (n_out >= threads || n_out * n_red < 2 * kGrainSize) {
+  if (n_out >= num_threads || n_out * n_red < 2 * kGrainSize) {
     return ParallelFor(
         n_out, std::max<int64_t>(1, kGrainSize / std::max<int64_t>(n_red, 1)),
-        threads, [&](int64_t b, int64_t e) {
+        num_threads, [&](int64_t b, int64_t e) {
+          char* o[kNR];
           for (int64_t i = b; i < e; ++i) {
-            auto res = reduce_one(i, 0, n_red);
-            r.Store(res.o, res.acc, n_red);
+            Acc acc = reduce_one(i, 0, n_red, o);
+            r.Store(o, acc, n_red);
           }
           return 0;
         });
   }
-  // Few outputs, long reductions: split each reduction over threads and
-  // merge the partial results in order.
+  // Few outputs, long reductions: split each over threads and merge the
+  // partial results in order (deterministic for a given thread count).
   for (int64_t i = 0; i < n_out; ++i) {
     constexpr int kMaxThreads = 256;
-    int64_t nt = std::min<int64_t>(std::min<int64_t>(threads, kMaxThreads),
+    int64_t nt = std::min<int64_t>(std::min<int64_t>(num_threads, kMaxThreads),
                                    std::max<int64_t>(1, n_red / kGrainSize));
     Acc partial[kMaxThreads];
-    char* o[NO];
+    char* o[kNR];
     ParallelFor(nt, 1, nt, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
-        auto res = reduce_one(i, n_red * t / nt, n_red * (t + 1) / nt);
-        partial[t] = res.acc;
+        char* ot[kNR];
+        partial[t] = reduce_one(i, n_red * t / nt, n_red * (t + 1) / nt, ot);
         if (t == 0) {
-          for (int k = 0; k < NO; ++k) o[k] = res.o[k];
+          for (int k = 0; k < NR; ++k) o[k] = ot[k];
         }
       }
       return 0;

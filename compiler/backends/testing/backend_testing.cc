@@ -14,10 +14,21 @@ namespace kiln::backends::testing {
 absl::StatusOr<std::vector<RuntimeValue>> RandomInputs(
     const ir::Graph& graph, const sym::Bindings& symbols, uint64_t seed,
     bool positive) {
+  RandomRanges r;
+  if (positive) r.float_low = 0.1;
+  return RandomInputs(graph, symbols, seed, r);
+}
+
+absl::StatusOr<std::vector<RuntimeValue>> RandomInputs(
+    const ir::Graph& graph, const sym::Bindings& symbols, uint64_t seed,
+    const RandomRanges& ranges) {
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> uf(positive ? 0.1 : -3.0, 3.0);
-  std::uniform_int_distribution<int64_t> ui(-9, 9);
-  std::uniform_int_distribution<int64_t> uu(0, 9);
+  std::uniform_real_distribution<double> uf(ranges.float_low,
+                                            ranges.float_high);
+  std::uniform_int_distribution<int64_t> ui(ranges.int_low,
+                                            ranges.int_high - 1);
+  std::uniform_int_distribution<int64_t> uu(
+      std::max<int64_t>(0, ranges.int_low), ranges.int_high - 1);
   std::vector<RuntimeValue> out;
   for (const auto& p : graph.placeholders()) {
     switch (p->kind()) {

@@ -26,6 +26,16 @@ absl::StatusOr<std::vector<RuntimeValue>> RandomInputs(
     const ir::Graph& graph, const sym::Bindings& symbols, uint64_t seed,
     bool positive = false);
 
+// The same with ranges of one's choosing: floats uniform in
+// [float_low, float_high), integers (and uint8) in [int_low, int_high).
+struct RandomRanges {
+  double float_low = -3, float_high = 3;
+  int64_t int_low = -9, int_high = 10;
+};
+absl::StatusOr<std::vector<RuntimeValue>> RandomInputs(
+    const ir::Graph& graph, const sym::Bindings& symbols, uint64_t seed,
+    const RandomRanges& ranges);
+
 // Tolerances for comparing a backend with the interpreter: `scale` widens
 // them (reductions reassociate).
 struct Tolerance {

@@ -21,7 +21,9 @@ fails is bisected, so every graph still gets its own result or error.
 
 Inputs are tensors (sent with their exact strides and storage offset), ints
 (SymInt or int placeholders), floats, bools, strings and None. Outputs come
-back as tensors with the strides and storage offset the backend produced.
+back as tensors with the strides and storage offset the backend produced,
+in an :class:`Outputs` list whose ``mutations`` hold the new values of the
+inputs the graph mutated (``aten::copy_`` into a placeholder).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import re
 import select
 import subprocess
 import tempfile
@@ -37,8 +40,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import torch
 
 from kiln import proto
-from kiln.tensors import from_proto_tensor, to_proto_tensor
-from kiln.testing.torch_oracle import assert_close, evaluate
+from kiln.tensors import clone_preserving_layout, from_proto_tensor, to_proto_tensor
+from kiln.testing.torch_oracle import TorchOracle, assert_close
 
 __all__ = [
     "ROOT",
@@ -46,8 +49,11 @@ __all__ = [
     "RegisteredOp",
     "KilnRun",
     "kiln_run_path",
+    "Outputs",
     "encode_inputs",
     "decode_outputs",
+    "eager_outputs",
+    "compare_mutations",
     "is_mergeable",
     "merge_graphs",
     "compare_outputs",
@@ -124,8 +130,18 @@ def encode_inputs(inputs: Sequence[Any]) -> "proto.ExecuteRequest":
     return request
 
 
-def decode_outputs(response: "proto.ExecuteResponse") -> List[Any]:
-    """The Python values of an ExecuteResponse's outputs."""
+class Outputs(list):
+    """A graph's outputs (a list, one value per graph output) and, in
+    ``mutations``, the new values of the inputs the graph mutated
+    (``aten::copy_`` into a placeholder), by input index."""
+
+    def __init__(self, values: Iterable[Any] = (), mutations: Optional[Dict[int, torch.Tensor]] = None) -> None:
+        super().__init__(values)
+        self.mutations: Dict[int, torch.Tensor] = dict(mutations or {})
+
+
+def decode_outputs(response: "proto.ExecuteResponse") -> Outputs:
+    """The Python values of an ExecuteResponse's outputs and mutations."""
     values: List[Any] = []
     for out in response.outputs:
         kind = out.WhichOneof("value")
@@ -135,7 +151,7 @@ def decode_outputs(response: "proto.ExecuteResponse") -> List[Any]:
             values.append(None)
         else:
             values.append(getattr(out, kind))
-    return values
+    return Outputs(values, {m.input_index: from_proto_tensor(m.value) for m in response.mutations})
 
 
 # -- the driver -----------------------------------------------------------------
@@ -275,8 +291,9 @@ class KilnRun:
             raise KilnRunError("CRASHED", f"kiln-run {how}" + (f": {tail}" if tail else ""))
         return answer
 
-    def run(self, graph: "proto.Graph", inputs: Sequence[Any], *, backend: str = "interpreter") -> List[Any]:
-        """Runs ``graph`` on ``inputs``; returns its outputs or raises
+    def run(self, graph: "proto.Graph", inputs: Sequence[Any], *, backend: str = "interpreter") -> Outputs:
+        """Runs ``graph`` on ``inputs``; returns its outputs (with the
+        mutated inputs' new values in ``.mutations``) or raises
         :class:`KilnRunError` with kiln-run's status code and message."""
         tmp = self._tmp.name
         graph_path = os.path.join(tmp, "graph.pb")
@@ -307,9 +324,10 @@ class KilnRun:
         outputs or its :class:`KilnRunError`.
 
         With ``merge``, mergeable graphs (see :func:`is_mergeable`) run
-        together, up to ``max_merge`` per kiln-run call; when a merged run
-        fails, it is split in halves until every failing job is alone, so a
-        job's error is always its own.
+        together, up to ``max_merge`` per kiln-run call. When a merged run
+        fails, the job whose node or input the error names runs alone and
+        the others together again; an error naming none (a crash) splits the
+        batch in halves. Either way a job's error is always its own.
         """
         results: List[Optional[Result]] = [None] * len(jobs)
         groups: List[List[int]] = []
@@ -340,15 +358,46 @@ class KilnRun:
         flat_inputs = [v for i in group for v in jobs[i][1]]
         try:
             outputs = self.run(merged, flat_inputs, backend=backend)
-        except KilnRunError:
-            half = len(group) // 2
-            self._run_group(jobs, group[:half], backend, results)
-            self._run_group(jobs, group[half:], backend, results)
+        except KilnRunError as err:
+            culprit = _culprit(err, [len(jobs[i][0].nodes) for i in group], input_counts)
+            if culprit is None or err.code == "CRASHED":
+                half = len(group) // 2
+                self._run_group(jobs, group[:half], backend, results)
+                self._run_group(jobs, group[half:], backend, results)
+            else:
+                # The error names a node (or input) of one part: that part
+                # runs alone for its own message, the rest together again
+                # (cheaper than bisecting when compiling dominates).
+                self._run_group(jobs, [group[culprit]], backend, results)
+                rest = group[:culprit] + group[culprit + 1 :]
+                if rest:
+                    self._run_group(jobs, rest, backend, results)
             return
-        start = 0
-        for i, n in zip(group, output_counts):
-            results[i] = outputs[start : start + n]
+        start = first_input = 0
+        for i, n, m in zip(group, output_counts, input_counts):
+            mutations = {k - first_input: v for k, v in outputs.mutations.items() if first_input <= k < first_input + m}
+            results[i] = Outputs(outputs[start : start + n], mutations)
             start += n
+            first_input += m
+
+
+_NODE_PATH = re.compile(r"(?:^|[^A-Za-z_])nodes\[(\d+)\]")
+_INPUT_PATH = re.compile(r"(?:^|[^A-Za-z_])(?:inputs|placeholders)\[(\d+)\]")
+
+
+def _culprit(err: KilnRunError, node_counts: Sequence[int], input_counts: Sequence[int]) -> Optional[int]:
+    """Which part of a merged graph an error is about, from the node or
+    input index in its message (``graph.nodes[12] (...)``), or None."""
+    for pattern, counts in ((_NODE_PATH, node_counts), (_INPUT_PATH, input_counts)):
+        match = pattern.search(err.message)
+        if match is None:
+            continue
+        index = int(match.group(1))
+        for part, n in enumerate(counts):
+            if index < n:
+                return part
+            index -= n
+    return None
 
 
 # -- merging graphs ---------------------------------------------------------------
@@ -467,6 +516,47 @@ def compare_outputs(
     return None
 
 
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same dtype, shape and elements (NaN equal to NaN)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if not a.is_floating_point():
+        return bool(torch.equal(a, b))
+    return bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+def eager_outputs(graph: "proto.Graph", inputs: Sequence[Any]) -> Outputs:
+    """The PyTorch oracle's outputs, with ``mutations`` holding the inputs
+    whose values the graph changed (evaluated on copies of ``inputs``)."""
+    copies = [clone_preserving_layout(v) if isinstance(v, torch.Tensor) else v for v in inputs]
+    outputs = TorchOracle(clone_inputs=False).run(graph, copies)
+    mutated = {
+        i: after
+        for i, (before, after) in enumerate(zip(inputs, copies))
+        if isinstance(before, torch.Tensor) and not _same_values(before, after)
+    }
+    return Outputs(outputs, mutated)
+
+
+def compare_mutations(
+    actual: Dict[int, torch.Tensor],
+    expected: Dict[int, torch.Tensor],
+    inputs: Sequence[Any],
+    **compare: Any,
+) -> Optional[str]:
+    """None when every input eager mutated is reported with eager's new
+    value and every other reported input kept its value; else the first
+    difference. ``compare`` goes to :func:`compare_outputs`."""
+    for i in sorted(set(actual) | set(expected)):
+        if i not in actual:
+            return f"inputs[{i}]: eager mutates it, kiln-run reports no mutation"
+        want = expected.get(i, inputs[i])
+        mismatch = compare_outputs([actual[i]], [want], **compare)
+        if mismatch is not None:
+            return f"inputs[{i}] after the run: {mismatch.replace('outputs[0]: ', '')}"
+    return None
+
+
 def check_graph(
     kiln: KilnRun,
     graph: "proto.Graph",
@@ -475,15 +565,17 @@ def check_graph(
     backend: str = "interpreter",
     expected: Optional[Sequence[Any]] = None,
     **compare: Any,
-) -> List[Any]:
+) -> Outputs:
     """Runs ``graph`` on kiln-run's ``backend`` and asserts that the outputs
     match ``expected`` (default: the PyTorch oracle's evaluation of the same
-    graph and inputs); ``compare`` goes to :func:`compare_outputs`. Returns
-    kiln's outputs."""
+    graph and inputs, whose mutations of inputs must match too); ``compare``
+    goes to :func:`compare_outputs`. Returns kiln's outputs."""
     if expected is None:
-        expected = evaluate(graph, inputs)
+        expected = eager_outputs(graph, inputs)
     actual = kiln.run(graph, inputs, backend=backend)
     mismatch = compare_outputs(actual, expected, **compare)
+    if mismatch is None and isinstance(expected, Outputs):
+        mismatch = compare_mutations(actual.mutations, expected.mutations, inputs, **compare)
     if mismatch is not None:
         raise AssertionError(f"kiln-run --backend={backend} differs from PyTorch eager: {mismatch}")
     return actual

@@ -370,6 +370,25 @@ def _threshold_backward(dtype: torch.dtype) -> List[Sample]:
     ]
 
 
+def _nll_loss_backward(dtype: torch.dtype) -> List[Sample]:
+    """Backward calls at their forward's total_weight: every reduction, with
+    and without class weights and an ignore_index that hits."""
+    x, t, w = _t((5, 4), dtype, 1), torch.tensor([0, 3, 1, 1, 2]), _t((4,), dtype, 2, low=0.5, high=2)
+    out = []
+    for reduction in (0, 1, 2):
+        for weight, ignore in ((None, -100), (w, 1)):
+            _, total = call_eager(torch.ops.aten.nll_loss_forward.default, (x, t, weight, reduction, ignore), {})
+            grad = _t((5,) if reduction == 0 else (), dtype, 3)
+            out.append(((grad, x, t, weight, reduction, ignore, total), {}))
+    return out
+
+
+def _var_std_default(dtype: torch.dtype) -> List[Sample]:
+    """var/std.default(x) and (x, unbiased=False); OpInfo samples reach only
+    the `correction` overloads."""
+    return _unary(lambda x: ((x,), {}))(dtype) + _unary(lambda x: ((x, False), {}))(dtype)
+
+
 def _embedding_dense_backward(dtype: torch.dtype) -> List[Sample]:
     out = []
     for idx_shape, num, pad, scale in (((4,), 6, -1, False), ((2, 3), 5, 1, False), ((3,), 4, -1, True), ((0,), 3, -1, False)):
@@ -454,6 +473,9 @@ MANUAL_SAMPLES: Dict[str, Tuple[Sequence[torch.dtype], Callable[[torch.dtype], L
     "aten::sigmoid_backward.default": (FLOATS, _pointwise_backward(torch.sigmoid)),
     "aten::tanh_backward.default": (FLOATS, _pointwise_backward(torch.tanh)),
     "aten::gelu_backward.default": (FLOATS, _gelu_backward),
+    "aten::nll_loss_backward.default": (FLOATS, _nll_loss_backward),
+    "aten::var.default": (FLOATS, _var_std_default),
+    "aten::std.default": (FLOATS, _var_std_default),
     "aten::embedding_dense_backward.default": (FLOATS, _embedding_dense_backward),
     "aten::scalar_tensor.default": (KILN_DTYPES, _scalar_tensor),
     "aten::arange.default": (FLOATS + INTS, _arange),
@@ -523,6 +545,10 @@ def _transfer(call: OpCall, target_op: Any) -> Optional[OpCall]:
         return None
     args = list(call.args)
     for i, (value, arg) in enumerate(zip(args, positional)):
+        if value is None and not str(arg.type).startswith("Optional"):
+            return None  # var.correction(x, None) is no var.default(x, unbiased=None)
+        if isinstance(value, bool) and not _is_scalar_type(arg.type):
+            return None  # var.default(x, False) is no var.dim(x, dim=False)
         if isinstance(value, torch.Tensor) and _is_scalar_type(arg.type):
             if value.numel() == 0:
                 args[i] = True if value.dtype == torch.bool else 2

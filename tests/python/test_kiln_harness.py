@@ -25,8 +25,10 @@ from kiln_harness import (
     KilnRun,
     KilnRunError,
     check_graph,
+    compare_mutations,
     compare_outputs,
     decode_outputs,
+    eager_outputs,
     encode_inputs,
     is_mergeable,
     merge_graphs,
@@ -258,3 +260,34 @@ def test_per_process_fallback_matches_batch(backend: str, kiln: KilnRun) -> None
         response = proto.ExecuteResponse()
         response.ParseFromString(pathlib.Path(paths[2]).read_bytes())
     assert compare_outputs(decode_outputs(response), kiln.run(graph, [x], backend=backend), rtol=0, atol=0) is None
+
+
+def _copy_into_input(dst: torch.Tensor, src: torch.Tensor) -> "proto.Graph":
+    g = torch.fx.Graph()
+    d, s = g.placeholder("dst"), g.placeholder("src")
+    g.output(g.call_function(torch.ops.aten.copy_.default, (d, g.call_function(torch.ops.aten.neg.default, (s,)))))
+    return export_graph(torch.fx.GraphModule(torch.nn.Module(), g), [dst, src])
+
+
+def test_mutated_inputs_come_back(backend: str, kiln: KilnRun) -> None:
+    dst = make_tensor([2, 3], torch.float32, layout="transposed", seed=7)
+    src = make_tensor([2, 3], torch.float32, seed=8)
+    graph = _copy_into_input(dst, src)
+    out = check_graph(kiln, graph, [dst, src], backend=backend)  # outputs and mutations
+    assert set(out.mutations) == {0}
+    assert torch.equal(out.mutations[0], -src) and out.mutations[0].stride() == dst.stride()
+    # Merged batches give each graph its own mutations, renumbered.
+    x = torch.ones(2)
+    results = kiln.run_many([(_graph(lambda x: x.neg(), x), [x]), (graph, [dst, src])], backend=backend)
+    assert results[0].mutations == {} and set(results[1].mutations) == {0}
+
+
+def test_mutation_comparisons() -> None:
+    before = [torch.zeros(2), torch.ones(2)]
+    assert compare_mutations({0: torch.ones(2)}, {0: torch.ones(2)}, before) is None
+    assert compare_mutations({1: torch.ones(2)}, {}, before) is None  # reported, unchanged
+    assert "kiln-run reports no mutation" in compare_mutations({}, {0: torch.ones(2)}, before)
+    assert "inputs[1] after the run" in compare_mutations({1: torch.zeros(2)}, {}, before)
+    dst, src = torch.zeros(2, 3), torch.ones(2, 3)
+    eager = eager_outputs(_copy_into_input(dst, src), [dst, src])
+    assert set(eager.mutations) == {0} and eager.mutations[0].tolist() == [[-1.0] * 3] * 2

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -30,8 +31,7 @@ import pytest
 import torch
 
 from conftest import kiln_driver
-from kiln.testing.torch_oracle import evaluate
-from kiln_harness import KilnRun, KilnRunError, compare_outputs
+from kiln_harness import KilnRun, KilnRunError, compare_mutations, compare_outputs, eager_outputs
 from op_cases import (
     CoverageReport,
     DtypeResult,
@@ -125,21 +125,11 @@ def _expect(ops: Sequence[str], dtypes: str, match: str, reason: str, backends: 
 
 
 INTS = "uint8|int8|int16|int32|int64"
+TORCH_1 = torch.__version__.startswith("1.")
 
 #: Known differences between kiln-run and eager, with the reason. Keep it
 #: short-lived: fix the op, then delete the entry (a stale entry fails).
 EXPECTED_FAILURES: List[Expected] = [
-    # make_fx traces `x + 2` as aten::add.Tensor(x, 2): a Python number where
-    # the schema says Tensor, which ATen wraps as a 0-dim "wrapped number"
-    # tensor (it broadcasts, and promotes only across categories). Kiln's
-    # argument check rejects it, so captured graphs with `x * 0.5` do not run.
-    *_expect(
-        [
-            "aten::add.Tensor", "aten::sub.Tensor", "aten::mul.Tensor", "aten::div.Tensor",
-            "aten::div.Tensor_mode", "aten::floor_divide.default",
-        ],
-        ".*", r"expected Tensor, got (int|float|bool)", "Python number for a Tensor operand rejected",
-    ),
     # ATen's .Scalar overloads wrap a bool Scalar as an integer tensor, so on
     # a bool tensor they give int64 (add.Scalar(b, True) is i64, while
     # add.Tensor(b, True) is bool); Kiln infers bool.
@@ -167,12 +157,6 @@ EXPECTED_FAILURES: List[Expected] = [
         ],
         "bfloat16", r"vs expected nan", "overflowing quotient: ATen gives NaN",
     ),
-    # `int[1]? dim` accepts any number of dims in ATen (sum(x, []) reduces
-    # every dim); Kiln's schema check insists on exactly one.
-    *_expect(
-        ["aten::sum.dim_IntList"], ".*", r"expected int\[1\]\? with 1 elements, got 0",
-        "int[1] lists of another length are rejected",
-    ),
     # pow(Scalar, Tensor) on a non-contiguous exponent: ATen's result is
     # contiguous (the base becomes a wrapped-number tensor, which leads the
     # layout); Kiln's inference follows the exponent's strides.
@@ -181,16 +165,45 @@ EXPECTED_FAILURES: List[Expected] = [
         "output layout of pow.Scalar on a transposed exponent",
     ),
     # Integer division by zero: ATen checks divisors inside the kernel loop,
-    # so an empty result never raises; Kiln checks every divisor up front.
+    # so an empty result never raises; the interpreter checks every divisor
+    # up front (the CPU backend's kernels check in the loop, as ATen does).
     *_expect(
         ["aten::div.Tensor_mode", "aten::floor_divide.default", "aten::fmod.Tensor", "aten::remainder.Tensor"],
-        INTS, r"ZeroDivisionError", "integer divisor check runs on empty results",
+        INTS, r"ZeroDivisionError", "integer divisor check runs on empty results", backends="interpreter",
+    ),
+    # native_layer_norm_backward's mean and rstd come from the forward and are
+    # contiguous in every autograd graph; ATen's kernels (1.13 and 2.x, CPU
+    # and CUDA) read them as contiguous memory whatever their strides, Kiln
+    # reads their values.
+    *_expect(
+        ["aten::native_layer_norm_backward.default"], ".*", r"\+strided",
+        "ATen ignores the strides of mean and rstd",
+    ),
+    # torch 1.13 only. Its CPU _softmax_backward_data reads non-contiguous
+    # grad/output as contiguous memory (PyTorch 2 is right; checked against
+    # torch 2.11), so the eager reference is wrong for those layouts. It has
+    # no float16 CPU layer norm either, and the meta function the harness
+    # then takes the graph's types from gives CUDA's float32 mean/rstd, while
+    # ATen's CPU kernels keep float16 (PyTorch 2.11 on the CPU).
+    *(
+        _expect(["aten::_softmax_backward_data.default"], ".*", r"\+(transposed|strided)",
+                "torch 1.13's CPU softmax backward ignores strides")
+        + _expect(["aten::native_layer_norm.default"], "float16", r"declared f32.* disagrees with inference f16",
+                  "torch 1.13 meta function: CUDA's float32 statistics on the CPU")
+        + _expect(["aten::native_layer_norm_backward.default"], "float16", r"expected mean of dtype f16, got f32",
+                  "torch 1.13 meta function: CUDA's float32 statistics on the CPU")
+        if TORCH_1 else []
     ),
 ]  # fmt: skip
 
 # Tolerance scale (times torch_oracle's per-dtype defaults) by op: kernels
 # that reassociate sums or use a different libm may differ by a few ulps.
-TOLERANCE_SCALE: Dict[str, float] = {}
+# Matrix products sum K products in an order of their own (blocked, FMA),
+# as PyTorch's own OpInfo tests allow with larger float32 tolerances.
+TOLERANCE_SCALE: Dict[str, float] = {
+    "aten::mm.default": 10.0, "aten::bmm.default": 10.0, "aten::addmm.default": 10.0,
+    "aten::baddbmm.default": 10.0,
+}  # fmt: skip
 
 # Ops whose values are unspecified (uninitialized memory): only dtype, shape
 # and strides are compared.
@@ -199,6 +212,16 @@ VALUES_UNSPECIFIED = {
 }  # fmt: skip
 
 NOT_BUILT = "<kiln-run is not built>"
+
+#: Cases per op on backends other than the interpreter. Those compile every
+#: distinct kernel (the CPU backend: ~0.1 s each, with a ~2 s start per
+#: compile), so they get a spread of cases (every dtype first, then the
+#: layout/shape/scalar variants in turn) while the interpreter, the oracle
+#: the passes are checked against, runs them all. KILN_OP_CASES=all (or a
+#: number) overrides it for every backend.
+CASES_PER_OP_COMPILED = 8
+#: Cases merged into one kiln-run graph (one compile).
+MAX_MERGE = 512
 
 
 def _registered() -> Dict[str, str]:
@@ -227,7 +250,7 @@ def _prepared(op: str, pointwise: bool) -> Tuple[_Prepared, ...]:
     for dtype in candidate_dtypes(op):
         for case in cases_for(op, dtype, pointwise=pointwise):
             try:
-                expected: Any = evaluate(case.graph, case.inputs)
+                expected: Any = eager_outputs(case.graph, case.inputs)
             except Exception as err:  # noqa: BLE001 - reported as a harness failure
                 expected = err
             alternative = opmath_expected(case, expected) if isinstance(expected, list) else None
@@ -246,9 +269,90 @@ def _failure(op: str, prepared: _Prepared, result: Any) -> Optional[str]:
     mismatch = compare_outputs(result, prepared.expected, **options)
     if mismatch is not None and prepared.alternative is not None:
         if compare_outputs(result, prepared.alternative, **options) is None:
-            return None
-        mismatch += " (float32-opmath reference differs too)"
+            mismatch = None
+        else:
+            mismatch += " (float32-opmath reference differs too)"
+    if mismatch is None:
+        mismatch = compare_mutations(result.mutations, prepared.expected.mutations, prepared.case.inputs, **options)
     return None if mismatch is None else f"{where}: {mismatch}"
+
+
+def _budget(backend: str) -> Optional[int]:
+    """Cases per op on ``backend`` (None: all)."""
+    setting = os.environ.get("KILN_OP_CASES")
+    if setting:
+        return None if setting == "all" else int(setting)
+    return None if backend == "interpreter" else CASES_PER_OP_COMPILED
+
+
+def _selected(prepared: Sequence[_Prepared], budget: Optional[int]) -> List[_Prepared]:
+    """At most ``budget`` cases: each dtype's first case, then round-robin
+    over the dtypes, each dtype's remaining cases rotated by its position so
+    that different dtypes contribute different variants."""
+    if budget is None or len(prepared) <= budget:
+        return list(prepared)
+    by_dtype: Dict[str, List[_Prepared]] = {}
+    for p in prepared:
+        by_dtype.setdefault(p.dtype, []).append(p)
+    queues = []
+    for i, cases in enumerate(by_dtype.values()):
+        rest = cases[1:]
+        k = i % len(rest) if rest else 0
+        queues.append(cases[:1] + rest[k:] + rest[:k])
+    out: List[_Prepared] = []
+    for round_ in range(max(len(q) for q in queues)):
+        for q in queues:
+            if round_ < len(q) and len(out) < budget:
+                out.append(q[round_])
+    return out
+
+
+# (backend, op) -> (selected cases, kiln-run results), filled for every op
+# of the session at once: one kiln-run graph holds up to MAX_MERGE cases of
+# many ops, so a compiling backend pays its start-up cost a few times, not
+# once per op.
+_RESULTS: Dict[Tuple[str, str], Tuple[List[_Prepared], List[Any]]] = {}
+
+
+def _testable(op: str) -> bool:
+    return _in_this_torch(op) and has_sources(op)
+
+
+def _run_ops(kiln: KilnRun, backend: str, ops: Sequence[str]) -> None:
+    jobs, owners = [], []
+    for op in ops:
+        if (backend, op) in _RESULTS or not _testable(op):
+            continue
+        try:
+            selected = _selected(_prepared(op, kiln.ops()[op].category == "pointwise"), _budget(backend))
+        except Exception:  # noqa: BLE001 - the op's own test reports it
+            continue
+        _RESULTS[(backend, op)] = (selected, [])
+        for p in selected:
+            jobs.append((p.case.graph, p.case.inputs))
+            owners.append(op)
+    for op, result in zip(owners, kiln.run_many(jobs, backend=backend, max_merge=MAX_MERGE)):
+        _RESULTS[(backend, op)][1].append(result)
+
+
+def _session_ops(request: pytest.FixtureRequest, backend: str) -> List[str]:
+    """The ops whose test_op_matches_eager runs on ``backend`` this session."""
+    ops = []
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if getattr(item, "originalname", None) == "test_op_matches_eager" and params.get("backend") == backend:
+            ops.append(params["op"])
+    return ops
+
+
+def _in_this_torch(op: str) -> bool:
+    from kiln.fx_import import GraphImportError, resolve_target
+
+    try:
+        resolve_target(op)
+    except GraphImportError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -258,19 +362,25 @@ def _report_ops(op_coverage: CoverageReport) -> None:
 
 
 @pytest.mark.parametrize("op", _ops_under_test())
-def test_op_matches_eager(op: str, backend: str, kiln: KilnRun, op_coverage: CoverageReport) -> None:
+def test_op_matches_eager(
+    op: str, backend: str, kiln: KilnRun, op_coverage: CoverageReport, request: pytest.FixtureRequest
+) -> None:
     if op == NOT_BUILT:
         pytest.fail(f"{kiln.binary} is not built; no op list")
-    pointwise = kiln.ops()[op].category == "pointwise"
+    if "::" in op and not op.startswith(("aten::", "prims::")):
+        pytest.skip(f"{op} is Kiln's own op (not ATen): no eager reference; the compiler's tests cover it")
+    if not _in_this_torch(op):
+        pytest.xfail(f"{op} is not in torch {torch.__version__} (a PyTorch 2 overload); compiler/ops tests cover it")
     if not has_sources(op):
         pytest.fail(
             f"{op}: no PyTorch sample reaches this op; add it to MANUAL_SAMPLES in tests/python/op_cases.py "
             "(or regenerate opinfo_index.json if an OpInfo covers it)"
         )
-    prepared = _prepared(op, pointwise)
-    if not prepared:
+    if not _prepared(op, kiln.ops()[op].category == "pointwise"):
         pytest.fail(f"{op}: its samples give no case eager PyTorch accepts")
-    results = kiln.run_many([(p.case.graph, p.case.inputs) for p in prepared], backend=backend)
+    _run_ops(kiln, backend, _session_ops(request, backend) or [op])
+    _run_ops(kiln, backend, [op])
+    prepared, results = _RESULTS[(backend, op)]
     expectations = [e for e in EXPECTED_FAILURES if e.applies(op, backend)]
     used = set()
     per_dtype: Dict[str, DtypeResult] = {}
@@ -292,7 +402,9 @@ def test_op_matches_eager(op: str, backend: str, kiln: KilnRun, op_coverage: Cov
             if row.status == "pass":
                 row.status, row.detail = "xfail", f"{failure} [{known.reason}]"
     op_coverage.record(backend, op, per_dtype)
-    stale = [e for e in expectations if e not in used]
+    # With a budget, an expected failure may simply not be among the cases.
+    complete = len(prepared) == len(_prepared(op, kiln.ops()[op].category == "pointwise"))
+    stale = [e for e in expectations if e not in used] if complete else []
     problems = []
     if unexpected:
         problems.append(

@@ -51,6 +51,8 @@ def strided_like(
     Dims of stride 0 (broadcast inputs) take their elements from index 0 of
     ``values`` along that dim; the storage around the tensor is filled with
     zeros (finite, so a kernel that reads out of bounds is likely to show).
+    Other self-overlapping layouts (``as_strided`` views) work when the
+    elements sharing a location agree, else ValueError.
     """
     sizes, strides = list(sizes), list(strides)
     if list(values.shape) != sizes:
@@ -69,9 +71,37 @@ def strided_like(
             dst = dst.narrow(d, 0, 1)
             src = src.narrow(d, 0, 1)
     if _overlaps(list(dst.shape), list(dst.stride())):
-        raise ValueError(f"layout sizes={sizes} strides={strides} overlaps itself")
+        _scatter_consistent(storage, src, list(dst.shape), list(dst.stride()), storage_offset, sizes, strides)
+        return out
     dst.copy_(src)
     return out
+
+
+def _scatter_consistent(
+    storage: torch.Tensor,
+    values: torch.Tensor,
+    sizes: Sequence[int],
+    strides: Sequence[int],
+    storage_offset: int,
+    full_sizes: Sequence[int],
+    full_strides: Sequence[int],
+) -> None:
+    """Writes ``values`` into the storage locations of a self-overlapping
+    layout (as_strided(x, [2, 2], [1, 1])): possible when every location's
+    elements agree, else ValueError."""
+    index = torch.full(list(sizes), storage_offset, dtype=torch.int64)
+    for d, (n, st) in enumerate(zip(sizes, strides)):
+        shape = [1] * len(sizes)
+        shape[d] = n
+        index = index + (torch.arange(n, dtype=torch.int64) * st).reshape(shape)
+    flat_index, flat_values = index.reshape(-1), values.reshape(-1)
+    storage[flat_index] = flat_values
+    as_bits = lambda t: t.view(torch.uint8).reshape(t.numel(), -1)  # noqa: E731 - NaN-safe equality
+    if not torch.equal(as_bits(storage[flat_index].contiguous()), as_bits(flat_values.contiguous())):
+        raise ValueError(
+            f"layout sizes={list(full_sizes)} strides={list(full_strides)} overlaps itself, "
+            "and elements sharing a location differ"
+        )
 
 
 def _overlaps(sizes: Sequence[int], strides: Sequence[int]) -> bool:

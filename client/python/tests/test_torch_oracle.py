@@ -7,6 +7,7 @@ from typing import Any, List
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from kiln import proto
@@ -130,6 +131,19 @@ def test_upcasts_low_precision_only_where_aten_lacks_a_kernel() -> None:
     if not native:
         with pytest.raises(OracleError, match=r"nodes\[0\] \(aten::tanh.default\).*Half"):
             evaluate(graph, [x], upcast_low_precision=False)
+
+
+def test_opmath_rounds_once_per_op() -> None:
+    """opmath=True computes every low-precision op in float32 and rounds its
+    result, but leaves views and mutations alone."""
+    x = make_tensor([6, 5], torch.bfloat16, seed=4)
+    graph = export_graph(make_fx(lambda x: (F.gelu(x) @ x.t(), x.t()))(x), [x])
+    oracle = TorchOracle(opmath=True)
+    gelu_mm, view = oracle.run(graph, [x])
+    expected = (F.gelu(x.float()).bfloat16().float() @ x.float().t()).bfloat16()
+    assert torch.equal(gelu_mm, expected) and gelu_mm.dtype == torch.bfloat16
+    assert torch.equal(view, x.t())
+    assert sorted(oracle.upcast_nodes) == ["gelu", "mm"]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -83,6 +83,19 @@ def test_proto_tensor_bytes_are_little_endian_row_major() -> None:
     assert to_proto_tensor(one).raw == to_proto_tensor(torch.tensor([[2.5]])).raw
 
 
+def test_self_overlapping_layouts() -> None:
+    """as_strided views that overlap themselves come back from the wire when
+    the elements sharing a location agree (they always do for real views)."""
+    base = torch.arange(5.0)
+    view = base.as_strided([2, 2, 2], [1, 1, 1])
+    back = from_proto_tensor(to_proto_tensor(view))
+    assert back.stride() == (1, 1, 1) and torch.equal(back, view)
+    flags = torch.tensor([True, False, True]).as_strided([2, 2], [1, 1])
+    assert torch.equal(from_proto_tensor(to_proto_tensor(flags)), flags)
+    with pytest.raises(ValueError, match="elements sharing a location differ"):
+        strided_like(torch.arange(4.0).reshape(2, 2), [2, 2], [1, 1])
+
+
 def test_strided_layouts() -> None:
     assert storage_extent([2, 3], [3, 1], 4) == 10
     assert storage_extent([0, 3], [3, 1], 4) == 4

@@ -132,6 +132,17 @@ def _map_tensors(value: Any, fn: Any) -> Any:
     return value
 
 
+def _is_opmath_candidate(op: Any, args: Any) -> bool:
+    """An op with a float16/bfloat16 operand that computes new values (not a
+    view, not mutating its arguments)."""
+    schema = op._schema
+    if schema.is_mutable or any(r.alias_info is not None for r in schema.returns):
+        return False
+    found: List[torch.dtype] = []
+    _map_tensors(args, lambda t: found.append(t.dtype))
+    return any(d in _LOW_PRECISION for d in found)
+
+
 def _missing_low_precision_kernel(err: Exception, args: Any) -> bool:
     """Whether ``err`` is ATen lacking a float16/bfloat16 kernel for a dtype
     that occurs among ``args`` (common on CPU in older torch releases)."""
@@ -155,6 +166,12 @@ class TorchOracle:
         op in float32 and round the results that the graph declares float16 /
         bfloat16 back, as ATen's own CUDA kernels compute (float32 "opmath").
         The nodes evaluated that way are listed in ``upcast_nodes``.
+      opmath: evaluate *every* op with float16/bfloat16 operands that way,
+        not only those CPU lacks: the reference for compiled kernels that
+        compute in float32 and round once per op, where ATen's CPU kernels
+        sometimes round intermediate steps (bfloat16 GELU, matmul
+        accumulation). Views and ops that mutate their arguments run as
+        they are.
 
     Not thread-safe (``upcast_nodes`` is per run); make one per thread.
     """
@@ -166,11 +183,13 @@ class TorchOracle:
         check_strides: bool = True,
         clone_inputs: bool = True,
         upcast_low_precision: bool = True,
+        opmath: bool = False,
     ) -> None:
         self.check_meta = check_meta
         self.check_strides = check_strides
         self.clone_inputs = clone_inputs
         self.upcast_low_precision = upcast_low_precision
+        self.opmath = opmath
         self.upcast_nodes: List[str] = []
 
     def run(self, graph: "proto.Graph", inputs: Sequence[Any]) -> List[Any]:
@@ -245,6 +264,8 @@ class TorchOracle:
         return [decode(a, f"graph.outputs[{i}]") for i, a in enumerate(graph.outputs)]
 
     def _call(self, op: Any, args: List[Any], kwargs: Dict[str, Any], node: "proto.Node", path: str) -> List[Any]:
+        if self.opmath and _is_opmath_candidate(op, (args, kwargs)):
+            return self._upcast_call(op, args, kwargs, node, path)
         try:
             result = op(*args, **kwargs)
         except Exception as err:  # noqa: BLE001 - ATen's errors, with the node
@@ -282,6 +303,7 @@ def evaluate(
     check_strides: bool = True,
     clone_inputs: bool = True,
     upcast_low_precision: bool = True,
+    opmath: bool = False,
 ) -> List[Any]:
     """Runs ``graph`` with PyTorch eager; returns its outputs in order.
     The options are :class:`TorchOracle`'s."""
@@ -290,6 +312,7 @@ def evaluate(
         check_strides=check_strides,
         clone_inputs=clone_inputs,
         upcast_low_precision=upcast_low_precision,
+        opmath=opmath,
     )
     return oracle.run(graph, inputs)
 

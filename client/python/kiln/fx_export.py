@@ -16,7 +16,9 @@ follows graph.proto:
   and layouts are inlined;
 * tensor constants (``get_attr`` nodes) become ``Graph.constants`` with
   their data inline (or, with ``lift_constants``, extra placeholders);
-* every node lists its outputs' metadata.
+* every node lists its outputs' metadata: tensors, None, SymInts (a
+  ``sym`` expression; consumers get it inlined) and Python scalars (a
+  ``scalar`` kind; consumers reference it).
 
 Metadata comes from running the graph on ``example_inputs`` when they are
 given (concrete sizes), else from ``node.meta["val"]`` (fake tensors, which
@@ -38,6 +40,7 @@ import torch.fx
 from kiln import proto
 from kiln.fx_import import import_graph  # re-exported: the inverse
 from kiln.symbolic import SymbolTable, SymbolicError, is_symint, sympy_expr_of, sympy_to_proto
+from kiln.symbolic import constant as sym_constant
 from kiln.tensors import clone_preserving_layout, to_proto_tensor
 from kiln.torch_types import (
     UnsupportedTypeError,
@@ -547,8 +550,29 @@ class GraphExporter:
                 return None
             if isinstance(v, (list, tuple)):
                 return [visit(x, f"{path}[{i}]") for i, x in enumerate(v)]
+            if is_symint(v):
+                # A SymInt result (an unbacked `u0` binds a data-dependent
+                # symbol); consumers get the expression inlined.
+                expr = self._sym(v, node)
+                out.outputs.add().sym.CopyFrom(expr if isinstance(expr, proto.SymExpr) else sym_constant(expr))
+                counter[0] += 1
+                return _Inline(expr)
+            if isinstance(v, (bool, int, float)):
+                # A Python scalar (aten::_local_scalar_dense); consumers read
+                # it at run time through a ValueRef.
+                kind = (
+                    proto.SCALAR_KIND_BOOL
+                    if isinstance(v, bool)
+                    else proto.SCALAR_KIND_INT
+                    if isinstance(v, int)
+                    else proto.SCALAR_KIND_FLOAT
+                )
+                out.outputs.add().scalar = kind
+                counter[0] += 1
+                return _Ref(node.name, counter[0] - 1)
             raise ExportError(
-                f"output {path} is a {type(v).__name__}; kiln.v1 node outputs are tensors or None",
+                f"output {path} is a {type(v).__name__}; kiln.v1 node outputs are tensors, "
+                "SymInts, Python scalars or None",
                 node,
             )
 

@@ -250,6 +250,12 @@ class _Importer:
             node = self.g.create_node("call_function", op, args, kwargs, name=pnode.name)
             self.values[pnode.name] = node
             self.paths[pnode.name] = output_paths(op, len(pnode.outputs))
+            for k, out in enumerate(pnode.outputs):
+                # A bare symbol no placeholder binds (data-dependent `u0`) is
+                # this output's value.
+                expr = out.sym if out.WhichOneof("kind") == "sym" else None
+                if expr is not None and expr.op == proto.SymExpr.SYMBOL and expr.symbol not in self.sources:
+                    self.symbol_nodes.setdefault(expr.symbol, self.ref(proto.ValueRef(node=pnode.name, output_index=k), path))
         outputs = [self.decode(a, f"graph.outputs[{i}]") for i, a in enumerate(self.pgraph.outputs)]
         self.g.output(outputs)
         self.g.lint()

@@ -398,14 +398,22 @@ def test_unsupported_dtype_names_the_input() -> None:
         export_graph(gm, [x])
 
 
-def test_data_dependent_scalar_is_rejected() -> None:
+def test_data_dependent_scalar_is_a_scalar_output() -> None:
+    """An op returning a Python scalar gets NodeOutput.scalar; consumers
+    reference it (graph.proto's ValueRef to a scalar node output)."""
+
     def build(g: torch.fx.Graph) -> None:
         x = g.placeholder("x")
         item = g.call_function(torch.ops.aten._local_scalar_dense.default, (x,))
         g.output(g.call_function(torch.ops.aten.mul.Tensor, (x, item)))
 
-    with pytest.raises(ExportError, match=r"node _local_scalar_dense\w* .*output \[0\] is a float"):
-        export_graph(_graph_module(build), [torch.tensor(2.0)])
+    x = torch.tensor(3.0)
+    graph = export_graph(_graph_module(build), [x])
+    item, mul = graph.nodes
+    assert item.outputs[0].WhichOneof("kind") == "scalar" and item.outputs[0].scalar == proto.SCALAR_KIND_FLOAT
+    assert mul.args[1].ref.node == item.name
+    assert evaluate(graph, [x])[0].item() == 9.0
+    assert import_graph(graph)(x)[0].item() == 9.0
 
 
 def test_missing_metadata_and_bad_input_count() -> None:

@@ -110,6 +110,34 @@ def _check_meta(value: Any, meta: "proto.TensorMeta", symbols: Mapping[str, int]
             raise OracleError(f"{path}: strides are {list(value.stride())}, graph says {want_strides}")
 
 
+def _bind_or_check(expr: "proto.SymExpr", value: Any, symbols: Dict[str, int], path: str) -> None:
+    """A node's SymInt output: a bare symbol not bound yet (a data-dependent
+    ``u0``) is bound to ``value``; anything else must evaluate to it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OracleError(f"{path}: produced a {type(value).__name__}, graph says SymInt {to_str(expr)}")
+    if expr.op == proto.SymExpr.SYMBOL and expr.symbol not in symbols:
+        symbols[expr.symbol] = value
+        return
+    try:
+        want = int(evaluate_symexpr(expr, symbols))
+    except SymbolicError as err:
+        raise OracleError(f"{path}: {to_str(expr)}: {err}") from None
+    if want != value:
+        raise OracleError(f"{path}: produced {value}, graph says {to_str(expr)} = {want}")
+
+
+_SCALAR_TYPES = {proto.SCALAR_KIND_INT: int, proto.SCALAR_KIND_FLOAT: float, proto.SCALAR_KIND_BOOL: bool}
+
+
+def _check_scalar(value: Any, kind: int, path: str) -> None:
+    want = _SCALAR_TYPES.get(kind)
+    if want is None:
+        raise OracleError(f"{path}: scalar kind {proto.ScalarKind.Name(kind)} cannot be a node output")
+    got = type(value)
+    if got is not want and not (want is float and got is int):
+        raise OracleError(f"{path}: produced a {got.__name__}, graph says {want.__name__}")
+
+
 def _flatten(result: Any) -> List[Any]:
     if isinstance(result, (list, tuple)):
         flat: List[Any] = []
@@ -251,15 +279,22 @@ class TorchOracle:
                 args = [decode(a, f"{path}.args[{j}]") for j, a in enumerate(node.args)]
                 kwargs = {kw.name: decode(kw.value, f"{path}.kwargs[{kw.name}]") for kw in node.kwargs}
                 flat = self._call(op, args, kwargs, node, path)
-                if self.check_meta:
-                    if len(flat) != len(node.outputs):
-                        raise OracleError(f"{path}: produced {len(flat)} outputs, graph says {len(node.outputs)}")
-                    for k, (value, out) in enumerate(zip(flat, node.outputs)):
-                        if out.WhichOneof("kind") == "none":
-                            if value is not None:
-                                raise OracleError(f"{path}.outputs[{k}]: produced a tensor, graph says None")
-                        else:
-                            _check_meta(value, out.tensor, symbols, f"{path}.outputs[{k}]", self.check_strides)
+                if self.check_meta and len(flat) != len(node.outputs):
+                    raise OracleError(f"{path}: produced {len(flat)} outputs, graph says {len(node.outputs)}")
+                for k, (value, out) in enumerate(zip(flat, node.outputs)):
+                    where = f"{path}.outputs[{k}]"
+                    kind = out.WhichOneof("kind")
+                    if kind == "sym":
+                        _bind_or_check(out.sym, value, symbols, where)
+                    elif not self.check_meta:
+                        continue
+                    elif kind == "scalar":
+                        _check_scalar(value, out.scalar, where)
+                    elif kind == "none":
+                        if value is not None:
+                            raise OracleError(f"{where}: produced a {type(value).__name__}, graph says None")
+                    else:
+                        _check_meta(value, out.tensor, symbols, where, self.check_strides)
                 values[node.name] = flat
         return [decode(a, f"graph.outputs[{i}]") for i, a in enumerate(graph.outputs)]
 

@@ -176,6 +176,12 @@ def _fetch_attr(gm: torch.nn.Module, target: str) -> Any:
     return obj
 
 
+def _is_symbool(value: Any) -> bool:
+    """A torch SymBool (torch 2.x; torch 1.13 has none)."""
+    cls = getattr(torch, "SymBool", None)
+    return (isinstance(cls, type) and isinstance(value, cls)) or type(value).__name__ == "SymBool"
+
+
 def _is_fake(t: torch.Tensor) -> bool:
     """A tensor without data: a FakeTensor or a meta tensor."""
     return t.device.type == "meta" or type(t).__name__ == "FakeTensor"
@@ -369,6 +375,17 @@ class GraphExporter:
         if is_symint(value) or isinstance(value, proto.SymExpr):
             v = value if isinstance(value, proto.SymExpr) else self._sym(value, node)
             return proto.Argument(int_value=v) if isinstance(v, int) else proto.Argument(sym=v)
+        if _is_symbool(value):
+            # A SymBool (torch 2.x, e.g. aten::_assert_scalar's argument): a
+            # boolean SymExpr; a constant one is a plain bool.
+            try:
+                _record_hints(value, self.symbols)
+                expr = sympy_to_proto(sympy_expr_of(value), self.symbols)
+            except SymbolicError as err:
+                raise ExportError(f"{where}: {err}", node) from None
+            if expr.op == proto.SymExpr.BOOL_CONSTANT:
+                return proto.Argument(bool_value=expr.bool_value)
+            return proto.Argument(sym=expr)
         try:
             if isinstance(value, torch.dtype):
                 return proto.Argument(dtype=dtype_to_proto(value))

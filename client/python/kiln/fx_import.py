@@ -154,6 +154,18 @@ _SYM_OPS: Dict[int, Callable[..., Any]] = {
     proto.SymExpr.MOD: operator.mod,
     proto.SymExpr.MIN: min,
     proto.SymExpr.MAX: max,
+    # Boolean relations (SymBool arguments).
+    proto.SymExpr.AND: operator.and_,
+    proto.SymExpr.OR: operator.or_,
+}
+# Relations take exactly two operands.
+_SYM_RELATIONS: Dict[int, Callable[..., Any]] = {
+    proto.SymExpr.EQ: operator.eq,
+    proto.SymExpr.NE: operator.ne,
+    proto.SymExpr.LT: operator.lt,
+    proto.SymExpr.LE: operator.le,
+    proto.SymExpr.GT: operator.gt,
+    proto.SymExpr.GE: operator.ge,
 }
 
 
@@ -189,14 +201,20 @@ class _Importer:
         op = e.op
         if op == proto.SymExpr.CONSTANT:
             return int(e.constant)
+        if op == proto.SymExpr.BOOL_CONSTANT:
+            return bool(e.bool_value)
         if op == proto.SymExpr.SYMBOL:
             return self.symbol(e.symbol, path)
         operands = [self.sym(o, path) for o in e.operands]
         if op == proto.SymExpr.NEG and len(operands) == 1:
             return self.g.call_function(operator.neg, (operands[0],))
+        if op == proto.SymExpr.NOT and len(operands) == 1:
+            return self.g.call_function(operator.not_, (operands[0],))
+        if op in _SYM_RELATIONS and len(operands) == 2:
+            return self.g.call_function(_SYM_RELATIONS[op], tuple(operands))
         fn = _SYM_OPS.get(op)
         if fn is None or len(operands) < 2:
-            raise GraphImportError(f"{path}: {to_str(e)} is not an integer expression")
+            raise GraphImportError(f"{path}: {to_str(e)} is not an integer or boolean expression")
         result = operands[0]
         for o in operands[1:]:
             result = self.g.call_function(fn, (result, o))

@@ -255,11 +255,12 @@ class TorchOracle:
                 raise OracleError(f"{path}: {r.node} has no output {r.output_index}")
             return outs[r.output_index]
 
-        def sym(e: "proto.SymExpr", path: str) -> int:
+        def sym(e: "proto.SymExpr", path: str) -> Union[int, bool]:
             try:
-                return int(evaluate_symexpr(e, symbols))
+                value = evaluate_symexpr(e, symbols)
             except SymbolicError as err:
                 raise OracleError(f"{path}: {to_str(e)}: {err}") from None
+            return value if isinstance(value, bool) else int(value)  # a SymBool stays a bool
 
         def decode(arg: "proto.Argument", path: str) -> Any:
             try:

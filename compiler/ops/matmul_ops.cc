@@ -44,9 +44,13 @@ absl::StatusOr<std::vector<InferredOutput>> InferMatmul(
   const TensorType& a = ctx.tensor(ctx.index(spec.lhs));
   const TensorType& b = ctx.tensor(ctx.index(spec.rhs));
   const int rank = spec.batched ? 3 : 2;
+  // ATen names batched operands batch1/batch2 in its messages, whatever
+  // the schema calls them.
+  const char* lhs = spec.batched ? "batch1" : spec.lhs;
+  const char* rhs = spec.batched ? "batch2" : spec.rhs;
   for (const auto& [t, name] :
-       {std::pair<const TensorType*, const char*>{&a, spec.lhs},
-        std::pair<const TensorType*, const char*>{&b, spec.rhs}}) {
+       {std::pair<const TensorType*, const char*>{&a, lhs},
+        std::pair<const TensorType*, const char*>{&b, rhs}}) {
     if (t->rank() != rank) {
       return absl::InvalidArgumentError(
           spec.batched ? absl::StrFormat("%s must be a 3D tensor, got %d-d",
@@ -66,15 +70,20 @@ absl::StatusOr<std::vector<InferredOutput>> InferMatmul(
         absl::StrFormat("%s is not supported for b8", spec.op));
   }
   const int r = spec.batched ? 1 : 0;
-  if (!ProvablyEqual(a.sizes[r + 1], b.sizes[r]).value_or(false)) {
+  if (spec.batched) {
+    // Batch sizes agree exactly: bmm does not broadcast.
+    if (!ProvablyEqual(a.sizes[0], b.sizes[0]).value_or(false) ||
+        !ProvablyEqual(a.sizes[2], b.sizes[1]).value_or(false)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "Expected size for first two dimensions of batch2 tensor to be: "
+          "[%s, %s] but got: [%s, %s].",
+          a.sizes[0]->ToString(), a.sizes[2]->ToString(),
+          b.sizes[0]->ToString(), b.sizes[1]->ToString()));
+    }
+  } else if (!ProvablyEqual(a.sizes[1], b.sizes[0]).value_or(false)) {
     return absl::InvalidArgumentError(
         absl::StrFormat("inner dimensions %s and %s differ",
-                        a.sizes[r + 1]->ToString(), b.sizes[r]->ToString()));
-  }
-  if (spec.batched && !ProvablyEqual(a.sizes[0], b.sizes[0]).value_or(false)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "batch sizes %s and %s differ (%s does not broadcast)",
-        a.sizes[0]->ToString(), b.sizes[0]->ToString(), spec.op));
+                        a.sizes[1]->ToString(), b.sizes[0]->ToString()));
   }
   if (a.device != b.device) {
     return absl::InvalidArgumentError(absl::StrFormat(

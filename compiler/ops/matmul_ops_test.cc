@@ -137,10 +137,15 @@ TEST(MatmulOpsTest, ArgumentErrors) {
       "mat2 must be a matrix, got 1-d");
   ExpectError(One("%a: f32[2, 3], %b: f32[3, 2]", "aten::bmm.default(%a, %b)",
                   "f32[2, 2]"),
-              "self must be a 3D tensor, got 2-d");
+              "batch1 must be a 3D tensor, got 2-d");
+  // bmm does not broadcast.
   ExpectError(One("%a: f32[2, 2, 3], %b: f32[1, 3, 2]",
                   "aten::bmm.default(%a, %b)", "f32[2, 2, 2]"),
-              "batch sizes 2 and 1 differ (bmm does not broadcast)");
+              "Expected size for first two dimensions of batch2 tensor to be: "
+              "[2, 3] but got: [1, 3].");
+  ExpectError(One("%a: f32[2, 2, 3], %b: f32[2, 4, 2]",
+                  "aten::baddbmm.default(%a, %a, %b)", "f32[2, 2, 2]"),
+              "batch2 tensor to be: [2, 3] but got: [2, 4].");
   ExpectError(One("%c: f32[3], %a: f32[2, 3], %b: f32[3, 2]",
                   "aten::addmm.default(%c, %a, %b)", "f32[2, 2]"),
               "do not broadcast");

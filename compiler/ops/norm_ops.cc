@@ -129,7 +129,9 @@ absl::StatusOr<std::vector<InferredOutput>> InferSoftmaxBackward(
   }
   if (!same_sizes) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("grad_output %s and output %s must have the same size",
+        absl::StrFormat("Expected tensor for argument #1 'grad' to have same "
+                        "size as tensor for argument #2 'output'; but %s does "
+                        "not equal %s",
                         ShapeString(grad.sizes), ShapeString(output.sizes)));
   }
   if (grad.dtype != output.dtype) {

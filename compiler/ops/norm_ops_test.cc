@@ -171,7 +171,9 @@ TEST(NormOpsTest, SoftmaxBackwardDTypeRules) {
                   "aten::_softmax_backward_data.default(%g, %y, 1, "
                   "torch.float32)",
                   "f32[2, 3]"),
-              "grad_output [2, 3] and output [1, 3] must have the same size");
+              "Expected tensor for argument #1 'grad' to have same size as "
+              "tensor for argument #2 'output'; but [2, 3] does not equal "
+              "[1, 3]");
   ExpectError(One("%g: f32[3], %y: f16[3]",
                   "aten::_softmax_backward_data.default(%g, %y, 0, "
                   "torch.float16)",

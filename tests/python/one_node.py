@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from kiln import proto
-from kiln.fx_export import tensor_meta
+from kiln.fx_export import op_target_name, tensor_meta
 from kiln.fx_import import resolve_target
 from kiln.tensors import clone_preserving_layout, from_proto_tensor
 from kiln.torch_types import device_to_proto, dtype_to_proto, layout_to_proto, memory_format_to_proto
@@ -33,6 +33,7 @@ from kiln_harness import KilnRun, KilnRunError, compare_outputs, decode_outputs,
 __all__ = [
     "DTYPES",
     "eager",
+    "reference",
     "one_node_graph",
     "check_op",
     "check_refused",
@@ -69,6 +70,51 @@ def eager(target: str, args: Sequence[Any], kwargs: Optional[Dict[str, Any]] = N
     arguments (same layouts)."""
     op = resolve_target(target)
     return _flatten(op(*_clone(list(args)), **_clone(dict(kwargs or {}))))
+
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _map(value: Any, fn: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map(v, fn) for v in value)
+    if isinstance(value, dict):
+        return {k: _map(v, fn) for k, v in value.items()}
+    return fn(value)
+
+
+def _has_low_precision(value: Any) -> bool:
+    found = []
+    _map(value, lambda v: found.append(isinstance(v, torch.Tensor) and v.dtype in _LOW_PRECISION))
+    return any(found)
+
+
+def reference(target: str, args: Sequence[Any], kwargs: Optional[Dict[str, Any]] = None) -> List[Any]:
+    """What Kiln must compute for a direct call: eager's outputs, except
+    that with float16/bfloat16 operands the op runs on float32 copies (and
+    float32 for float16/bfloat16 dtype arguments) and each result is rounded
+    once to the dtype eager gives. That is ATen's "opmath" semantics, what
+    its CUDA kernels and Kiln compute; torch 1.13's CPU kernels sometimes
+    round intermediate steps, and lack many float16 kernels, in which case
+    the result dtypes come from the op's meta function."""
+    kwargs = dict(kwargs or {})
+    if not _has_low_precision((list(args), kwargs)):
+        return eager(target, args, kwargs)
+    op = resolve_target(target)
+    try:
+        dtypes = [o.dtype if isinstance(o, torch.Tensor) else None for o in eager(target, args, kwargs)]
+    except (RuntimeError, NotImplementedError):
+        to_meta = lambda v: v.to("meta") if isinstance(v, torch.Tensor) else v  # noqa: E731
+        meta = _flatten(op(*_map(list(args), to_meta), **_map(kwargs, to_meta)))
+        dtypes = [o.dtype if isinstance(o, torch.Tensor) else None for o in meta]
+
+    def up(v: Any) -> Any:
+        if isinstance(v, torch.Tensor) and v.dtype in _LOW_PRECISION:
+            return clone_preserving_layout(v).float()
+        return torch.float32 if isinstance(v, torch.dtype) and v in _LOW_PRECISION else v
+
+    result = _flatten(op(*_map(list(args), up), **_map(kwargs, up)))
+    return [r.to(d) if isinstance(r, torch.Tensor) and d is not None else r for r, d in zip(result, dtypes)]
 
 
 class _Builder:
@@ -133,10 +179,13 @@ def one_node_graph(
     declared = list(outputs) if outputs is not None else [torch.zeros(())]
     for i, o in enumerate(declared):
         if o is None:
+            # A None result (native_layer_norm_backward's masked gradients)
+            # is returned as None: graph outputs cannot reference it.
             node.outputs.add(none=proto.NoneValue())
+            b.graph.outputs.append(proto.Argument(none=proto.NoneValue()))
         else:
             node.outputs.add(tensor=tensor_meta(o))
-        b.graph.outputs.append(proto.Argument(ref=proto.ValueRef(node="r", output_index=i)))
+            b.graph.outputs.append(proto.Argument(ref=proto.ValueRef(node="r", output_index=i)))
     b.graph.nodes.append(node)
     return b.graph, b.inputs
 
@@ -144,19 +193,25 @@ def one_node_graph(
 def check_op(
     kiln: KilnRun,
     backend: str,
-    target: str,
+    target: Any,
     *args: Any,
     view: bool = False,
     values: bool = True,
     expected: Optional[Sequence[Any]] = None,
     scale: float = 1.0,
+    opmath: bool = False,
     **kwargs: Any,
 ) -> List[Any]:
     """Runs ``target(*args, **kwargs)`` on kiln-run and asserts it matches
-    eager (or ``expected``): dtype, shape, strides on dims of size > 1,
-    values (unless ``values=False``), and for a ``view`` the storage offset.
-    Returns kiln's outputs."""
-    want = list(expected) if expected is not None else eager(target, args, kwargs)
+    eager (or ``expected``; with ``opmath``, :func:`reference`): dtype,
+    shape, strides on dims of size > 1, values (unless ``values=False``),
+    and for a ``view`` the storage offset. ``target`` is an op name
+    (``"aten::sum.default"``) or an OpOverload. Returns kiln's outputs."""
+    target = target if isinstance(target, str) else op_target_name(target)
+    if expected is not None:
+        want = list(expected)
+    else:
+        want = reference(target, args, kwargs) if opmath else eager(target, args, kwargs)
     graph, inputs = one_node_graph(target, args, kwargs, want)
     where = f"{target}{tuple(_describe(a) for a in args)} {kwargs or ''}"
     try:

@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import os
 import re
+import zlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
@@ -213,13 +214,13 @@ VALUES_UNSPECIFIED = {
 
 NOT_BUILT = "<kiln-run is not built>"
 
-#: Cases per op on backends other than the interpreter. Those compile every
-#: distinct kernel (the CPU backend: ~0.1 s each, with a ~2 s start per
-#: compile), so they get a spread of cases (every dtype first, then the
-#: layout/shape/scalar variants in turn) while the interpreter, the oracle
-#: the passes are checked against, runs them all. KILN_OP_CASES=all (or a
-#: number) overrides it for every backend.
-CASES_PER_OP_COMPILED = 8
+#: Cases per op on backends other than the interpreter, beyond one per
+#: dtype. Those compile every distinct kernel (the CPU backend: ~0.1 s each,
+#: plus ~2 s per compile), so they get each dtype's first case and a few of
+#: the layout/shape/scalar variants in turn, while the interpreter, the
+#: oracle the passes are checked against, runs them all. KILN_OP_CASES=all
+#: (or a number of extra cases) overrides it for every backend.
+EXTRA_CASES_PER_OP_COMPILED = 3
 #: Cases merged into one kiln-run graph (one compile).
 MAX_MERGE = 512
 
@@ -278,27 +279,31 @@ def _failure(op: str, prepared: _Prepared, result: Any) -> Optional[str]:
 
 
 def _budget(backend: str) -> Optional[int]:
-    """Cases per op on ``backend`` (None: all)."""
+    """Cases per op on ``backend`` beyond one per dtype (None: all)."""
     setting = os.environ.get("KILN_OP_CASES")
     if setting:
         return None if setting == "all" else int(setting)
-    return None if backend == "interpreter" else CASES_PER_OP_COMPILED
+    return None if backend == "interpreter" else EXTRA_CASES_PER_OP_COMPILED
 
 
-def _selected(prepared: Sequence[_Prepared], budget: Optional[int]) -> List[_Prepared]:
-    """At most ``budget`` cases: each dtype's first case, then round-robin
-    over the dtypes, each dtype's remaining cases rotated by its position so
-    that different dtypes contribute different variants."""
-    if budget is None or len(prepared) <= budget:
-        return list(prepared)
+def _selected(prepared: Sequence[_Prepared], extra: Optional[int], start: int = 0) -> List[_Prepared]:
+    """Each dtype's first case and ``extra`` more, round-robin over the
+    dtypes from the ``start``-th (ops take turns), each dtype's remaining
+    cases rotated by its position so that different dtypes contribute
+    different variants (None: every case)."""
     by_dtype: Dict[str, List[_Prepared]] = {}
     for p in prepared:
         by_dtype.setdefault(p.dtype, []).append(p)
+    if extra is None or len(prepared) <= len(by_dtype) + extra:
+        return list(prepared)
+    budget = len(by_dtype) + extra
     queues = []
     for i, cases in enumerate(by_dtype.values()):
         rest = cases[1:]
         k = i % len(rest) if rest else 0
         queues.append(cases[:1] + rest[k:] + rest[:k])
+    start %= len(queues)
+    queues = queues[start:] + queues[:start]
     out: List[_Prepared] = []
     for round_ in range(max(len(q) for q in queues)):
         for q in queues:
@@ -324,7 +329,8 @@ def _run_ops(kiln: KilnRun, backend: str, ops: Sequence[str]) -> None:
         if (backend, op) in _RESULTS or not _testable(op):
             continue
         try:
-            selected = _selected(_prepared(op, kiln.ops()[op].category == "pointwise"), _budget(backend))
+            prepared = _prepared(op, kiln.ops()[op].category == "pointwise")
+            selected = _selected(prepared, _budget(backend), start=zlib.crc32(op.encode()))
         except Exception:  # noqa: BLE001 - the op's own test reports it
             continue
         _RESULTS[(backend, op)] = (selected, [])

@@ -10,10 +10,10 @@
 //   }
 //
 // Types: dtype (f16 bf16 f32 f64 i8 i16 i32 i64 u8 b8), sizes in [], then
-// strides in {} (right after the `]`) only when not the contiguous ones, ` offset(E)` when the
-// storage offset is not 0, ` cuda:N` off the CPU and ` requires_grad`.
-// Sizes, strides and offsets are symbolic expressions as sym::Expr prints
-// them (`2*s0 + 1`, `FloorDiv(s0, 2)`).
+// strides in {} (right after the `]`) only when not the contiguous ones, `
+// offset(E)` when the storage offset is not 0, ` cuda:N` off the CPU and `
+// requires_grad`. Sizes, strides and offsets are symbolic expressions as
+// sym::Expr prints them (`2*s0 + 1`, `FloorDiv(s0, 2)`).
 //
 // Nodes: `%name = target(args) : type` (or `: (type, type, None)` for
 // several outputs). Arguments are printed positionally up to the last one

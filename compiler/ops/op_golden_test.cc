@@ -1,7 +1,8 @@
 // Every op overload, for every dtype, against the values PyTorch eager
-// computes (testdata/op_cases.txt, written by testdata/gen_op_cases.py). Each case also checks that the
-// converter's inference accepts exactly the output dtype, sizes and strides
-// PyTorch gives, and that calls PyTorch refuses are refused.
+// computes (testdata/op_cases.txt, written by testdata/gen_op_cases.py). Each
+// case also checks that the converter's inference accepts exactly the output
+// dtype, sizes and strides PyTorch gives, and that calls PyTorch refuses are
+// refused.
 #include <cmath>
 #include <fstream>
 #include <sstream>

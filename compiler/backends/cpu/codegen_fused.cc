@@ -540,16 +540,15 @@ absl::StatusOr<KernelCode> EmitFusedRows(const EmitContext& ctx,
   auto fin_pro = fin.Emit(prologue, "        ");
   if (!fin_pro.ok()) return fin_pro.status();
   std::string per_elem = *fin_pro;
-  std::string stats;
-  std::string xr = ops::EmitConvert(fin.Expr(x), x->type().dtype, acc);
+  std::string stats = absl::StrCat("      ", acc_t, "* t = kiln::cpu::Scratch<",
+                                   acc_t, ">(0, n);\n");
+  std::string xr = "t[j]";
   if (layer_norm) {
     absl::StrAppend(
-        &stats, "      const ", acc_t, " mean = kiln::cpu::LaneSum<", acc_t,
-        ">(n, load) / ", acc_t, "(n);\n", "      const ", acc_t,
-        " var = kiln::cpu::LaneSum<", acc_t, ">(n, [&](int64_t j) { ", acc_t,
-        " d = load(j) - mean; return d * d; }) / ", acc_t, "(n);\n",
-        "      const ", acc_t, " rstd = ", acc_t, "(1) / std::sqrt(var + ",
-        acc_t, "(", ops::EmitScalarLiteral(anchor->arg(4)), "));\n");
+        &stats, "      const ", acc_t, " sum = kiln::cpu::LoadRowSum<", acc_t,
+        ">(n, t, load);\n", "      ", acc_t, " mean, rstd;\n",
+        "      kiln::cpu::RowMoments<", acc_t, ">(n, t, sum, ", acc_t, "(",
+        ops::EmitScalarLiteral(anchor->arg(4)), "), &mean, &rstd);\n");
     std::string y = absl::StrCat("(", xr, " - mean) * rstd");
     if (!anchor->arg(2).is_none()) {
       const ir::Value* w = anchor->arg(2).value;
@@ -566,14 +565,18 @@ absl::StatusOr<KernelCode> EmitFusedRows(const EmitContext& ctx,
                     " a0 = ", ops::EmitConvert(y, acc, out), ";\n");
   } else {
     bool log = anchor->op().schema().name == "_log_softmax";
-    absl::StrAppend(
-        &stats, "      const ", acc_t, " m = kiln::cpu::LaneMax<", acc_t,
-        ">(n, load);\n", "      const ", acc_t, " sum = kiln::cpu::LaneSum<",
-        acc_t, ">(n, [&](int64_t j) { return std::exp(load(j) - m); });\n");
-    if (log)
-      absl::StrAppend(&stats, "      const ", acc_t, " lse = std::log(sum);\n");
-    std::string v = log ? absl::StrCat("(", xr, " - m) - lse")
-                        : absl::StrCat("std::exp(", xr, " - m) / sum");
+    absl::StrAppend(&stats, "      const ", acc_t,
+                    " m = kiln::cpu::LoadRowMax<", acc_t, ">(n, t, load);\n");
+    std::string v;
+    if (log) {
+      absl::StrAppend(&stats, "      const ", acc_t,
+                      " lse = kiln::cpu::LogSumExp<", acc_t, ">(n, t, m);\n");
+      v = absl::StrCat("(", xr, " - m) - lse");
+    } else {
+      absl::StrAppend(&stats, "      const ", acc_t,
+                      " inv = kiln::cpu::SoftmaxExp<", acc_t, ">(n, t, m);\n");
+      v = absl::StrCat(xr, " * inv");
+    }
     absl::StrAppend(&per_elem, "        const ", T(out),
                     " a0 = ", ops::EmitConvert(v, acc, out), ";\n");
   }

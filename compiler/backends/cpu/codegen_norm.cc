@@ -1,6 +1,7 @@
 // Softmax and layer norm families, forward and backward. Softmax kernels
 // work one row (all elements along `dim`) at a time on RunRows, with
-// vectorized row reductions (kernel_runtime.h's LaneMax/LaneSum) and a
+// vectorized row passes (kernel_runtime.h's LoadRowMax, SoftmaxExp,
+// LoadRowSum, RowMoments) and a
 // contiguous fast path; layer norm works on dense rows of the normalized
 // trailing dims (the executor densifies inputs: Step.row_dims), with
 // two-pass statistics in the accumulate type (float for f16/bf16/f32,
@@ -189,17 +190,14 @@ absl::StatusOr<KernelCode> EmitLayerNorm(const EmitContext& ctx) {
       "kiln::cpu::kGrainSize / std::max<int64_t>(D, 1)), "
       "a->num_threads, [&](int64_t b, int64_t e) {\n",
       "    for (int64_t r = b; r < e; ++r) {\n", "      const ",
-      b.StorageType(kx), "* xrow = x", kx, " + r * D;\n",
-      "      auto load = [&](int64_t j) { const ", b.StorageType(kx), "* x", kx,
-      " = xrow; return ", load, "; };\n", "      const ", acc_t,
-      " mean = kiln::cpu::LaneSum<", acc_t, ">(D, load) / ", acc_t, "(D);\n",
-      "      const ", acc_t, " var = kiln::cpu::LaneSum<", acc_t,
-      ">(D, [&](int64_t j) { ", acc_t,
-      " d = load(j) - mean; return d * d; }) / ", acc_t, "(D);\n",
-      "      const ", acc_t, " rstd = ", acc_t, "(1) / std::sqrt(var + eps);\n",
-      "      ", b.StorageType(0), "* out = x0 + r * D;\n",
-      "      for (int64_t j = 0; j < D; ++j) {\n", "        const ", acc_t,
-      " xr = load(j);\n", "        out[j] = ",
+      b.StorageType(kx), "* xrow = x", kx, " + r * D;\n", "      ", acc_t,
+      "* t = kiln::cpu::Scratch<", acc_t, ">(0, D);\n", "      const ", acc_t,
+      " sum = kiln::cpu::LoadRowSum<", acc_t, ">(D, t, [&](int64_t j) { const ",
+      b.StorageType(kx), "* x", kx, " = xrow; return ", load, "; });\n",
+      "      ", acc_t, " mean, rstd;\n", "      kiln::cpu::RowMoments<", acc_t,
+      ">(D, t, sum, eps, &mean, &rstd);\n", "      ", b.StorageType(0),
+      "* out = x0 + r * D;\n", "      for (int64_t j = 0; j < D; ++j) {\n",
+      "        const ", acc_t, " xr = t[j];\n", "        out[j] = ",
       ops::EmitConvert(y, acc, node.output(0)->type().dtype), ";\n",
       "      }\n", "      x1[r] = ",
       ops::EmitConvert("mean", acc, node.output(1)->type().dtype), ";\n",

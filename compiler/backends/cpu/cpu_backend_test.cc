@@ -109,10 +109,12 @@ TEST(CpuCodegenTest, GeneratedSourceKeyLines) {
   // The sum over a transposed view: a reducer and the reduction driver.
   EXPECT_THAT(src, HasSubstr("static constexpr bool kReduced[] = {false, "
                              "true};"));
-  EXPECT_THAT(src, HasSubstr("Acc Step(Acc acc, In x, int64_t idx) const { "
-                             "(void)idx; return acc + x; }"));
-  EXPECT_THAT(src, HasSubstr("kiln::cpu::RunReduction<1>(a, 1, kOuts, "
-                             "kOutElem, kReduced, kiln_k1_reducer{});"));
+  EXPECT_THAT(src, HasSubstr("const float x = reinterpret_cast<const "
+                             "float*>(p[0])[i * s[0]];"));
+  EXPECT_THAT(src, HasSubstr("    return acc + x;\n"));
+  EXPECT_THAT(src, HasSubstr("return kiln::cpu::RunReduce<1, 1>(2, in.sizes, "
+                             "kReduced, eb, es, ee, rb, rs, re, "
+                             "a->num_threads, kiln_k1_reducer{});"));
   // Vector math declarations precede the kernels.
   EXPECT_THAT(src, HasSubstr("#pragma omp declare simd notinbranch\nfloat "
                              "expf(float);"));

@@ -845,20 +845,102 @@ inline Acc LaneMax(int64_t n, F&& f) {
   return acc;
 }
 
+// A per-thread scratch array of at least n elements (slot 0..3), reused
+// across rows and calls.
+template <class T>
+inline T* Scratch(int slot, int64_t n) {
+  static thread_local std::vector<char> buffers[4];
+  std::vector<char>& b = buffers[slot];
+  size_t bytes = static_cast<size_t>(n > 0 ? n : 1) * sizeof(T) + 64;
+  if (b.size() < bytes) b.resize(bytes);
+  uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
+  return reinterpret_cast<T*>((p + 63) & ~uintptr_t{63});
+}
+
+// Row passes for softmax and layer norm: plain loops over a scratch row,
+// with `omp simd` reductions so the host compiler vectorizes them (exp
+// through libmvec) without -ffast-math. Reduction order is fixed by the
+// compiled code, so results are deterministic.
+
+// t[j] = load(j) for the row; returns its maximum. NaNs are skipped here:
+// they reach every result through exp and the sum.
+template <class Acc, class Load>
+inline Acc LoadRowMax(int64_t n, Acc* __restrict t, Load&& load) {
+  Acc m = -std::numeric_limits<Acc>::infinity();
+#pragma omp simd reduction(max : m)
+  for (int64_t j = 0; j < n; ++j) {
+    t[j] = load(j);
+    m = t[j] > m ? t[j] : m;
+  }
+  return m;
+}
+
+// softmax after LoadRowMax: t[j] becomes exp(t[j] - m); returns 1 / sum,
+// the factor of every result.
+template <class Acc>
+inline Acc SoftmaxExp(int64_t n, Acc* __restrict t, Acc m) {
+  using std::exp;
+  Acc sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) {
+    t[j] = exp(t[j] - m);
+    sum += t[j];
+  }
+  return Acc(1) / sum;
+}
+
+// log_softmax after LoadRowMax: returns m + log(sum(exp(t - m))); result j
+// is (t[j] - m) - log(sum).
+template <class Acc>
+inline Acc LogSumExp(int64_t n, const Acc* __restrict t, Acc m) {
+  using std::exp;
+  Acc sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) sum += exp(t[j] - m);
+  return std::log(sum);
+}
+
 // softmax / log_softmax of one row: load(j) gives element j in Acc,
 // store(j, v) writes result j.
 template <class Acc, bool kLog, class Load, class Store>
 inline void SoftmaxRow(int64_t n, Load&& load, Store&& store) {
-  using std::exp;
-  using std::log;
-  const Acc m = LaneMax<Acc>(n, load);
-  const Acc sum = LaneSum<Acc>(n, [&](int64_t j) { return exp(load(j) - m); });
+  Acc* t = Scratch<Acc>(0, n);
+  const Acc m = LoadRowMax<Acc>(n, t, load);
   if (kLog) {
-    const Acc lse = log(sum);
-    for (int64_t j = 0; j < n; ++j) store(j, (load(j) - m) - lse);
+    const Acc lse = LogSumExp<Acc>(n, t, m);
+    for (int64_t j = 0; j < n; ++j) store(j, (t[j] - m) - lse);
   } else {
-    for (int64_t j = 0; j < n; ++j) store(j, exp(load(j) - m) / sum);
+    const Acc inv = SoftmaxExp<Acc>(n, t, m);
+    for (int64_t j = 0; j < n; ++j) store(j, t[j] * inv);
   }
+}
+
+// t[j] = load(j); returns the row's sum.
+template <class Acc, class Load>
+inline Acc LoadRowSum(int64_t n, Acc* __restrict t, Load&& load) {
+  Acc s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < n; ++j) {
+    t[j] = load(j);
+    s += t[j];
+  }
+  return s;
+}
+
+// Mean and 1/sqrt(var + eps) of the row t[0, n) (two passes; biased
+// variance, as layer norm).
+template <class Acc>
+inline void RowMoments(int64_t n, const Acc* __restrict t, Acc sum, Acc eps,
+                       Acc* mean, Acc* rstd) {
+  const Acc m = sum / Acc(n);
+  Acc v = 0;
+#pragma omp simd reduction(+ : v)
+  for (int64_t j = 0; j < n; ++j) {
+    const Acc d = t[j] - m;
+    v += d * d;
+  }
+  *mean = m;
+  *rstd = Acc(1) / std::sqrt(v / Acc(n) + eps);
 }
 
 // ---------------------------------------------------------------------------

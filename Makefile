@@ -4,7 +4,7 @@ BAZEL ?= bazel
 LISTEN ?= 127.0.0.1:50051
 DATA_DIR ?= $(CURDIR)/.kiln
 
-.PHONY: all deps build run test format check-format clean python-proto gpu-bundle
+.PHONY: all deps build run test format check-format clean python-proto gpu-bundle bench-compiler
 
 all: build
 
@@ -37,3 +37,10 @@ clean:
 # Binaries + libraries + tests for the GPU test host (see docs/development.md).
 gpu-bundle: deps
 	tools/gpu/bundle.sh
+
+# Compiler benchmark: compile latency per graph and CPU-backend kernel time
+# against PyTorch eager on this machine (docs/benchmarks.md). THREADS=N sets
+# the thread count for both (default: all cores).
+bench-compiler: deps
+	$(BAZEL) build //compiler/backends/cpu:compiler_bench
+	/usr/bin/python3 tools/bench_compiler.py --bin "$$($(BAZEL) info bazel-bin)" $(if $(THREADS),--threads $(THREADS))

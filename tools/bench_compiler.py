@@ -90,8 +90,10 @@ def pointwise_cases() -> List[Tuple[str, str, Callable[..., Any], List[torch.Ten
          lambda x, y: torch.sigmoid(x * y) * torch.tanh(x - y) + x, [x, y]),
         ("bias_gelu", "gelu(x + b), f32[2048, 2048] + f32[2048]",
          lambda x, b: F.gelu(x + b), [x, b]),
-        ("add_relu_f16", "relu(x + y), f16[2048, 2048]",
-         lambda x, y: torch.relu(x + y), [x.half(), y.half()]),
+        ("add_relu_bf16", "relu(x + y), bf16[2048, 2048]",
+         lambda x, y: torch.relu(x + y), [x.bfloat16(), y.bfloat16()]),
+        ("mul_add_f16", "x * y + x, f16[2048, 2048]",
+         lambda x, y: x * y + x, [x.half(), y.half()]),
     ]
 
 

@@ -86,6 +86,25 @@ KILN_PW_FN float BitsToFloat(uint32_t u) {
   return f;
 }
 
+#if !defined(__CUDACC__) && !defined(__CUDACC_RTC__) && defined(__F16C__) && \
+    defined(__FLT16_MAX__)
+// x86 with F16C (generated CPU kernels): the hardware conversions, which
+// round the same way (nearest even, subnormals included) and quiet NaNs
+// keeping their sign; only a NaN's payload bits may differ from the
+// portable code below.
+#define KILN_PW_HARDWARE_HALF 1
+KILN_PW_FN float HalfToFloat(Half h) {
+  _Float16 f;
+  memcpy(&f, &h.bits, sizeof(f));
+  return static_cast<float>(f);
+}
+KILN_PW_FN Half FloatToHalf(float x) {
+  _Float16 f = static_cast<_Float16>(x);
+  Half h;
+  memcpy(&h.bits, &f, sizeof(f));
+  return h;
+}
+#else
 KILN_PW_FN float HalfToFloat(Half h) {
   uint32_t sign = static_cast<uint32_t>(h.bits & 0x8000u) << 16;
   uint32_t e = (h.bits >> 10) & 0x1fu;
@@ -124,6 +143,7 @@ KILN_PW_FN Half FloatToHalf(float f) {
   if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
   return Half{static_cast<uint16_t>(sign | r)};
 }
+#endif  // hardware half
 
 KILN_PW_FN float BFloat16ToFloat(BFloat16 b) {
   return BitsToFloat(static_cast<uint32_t>(b.bits) << 16);
@@ -131,10 +151,11 @@ KILN_PW_FN float BFloat16ToFloat(BFloat16 b) {
 
 // c10::BFloat16's round_to_nearest_even; NaN becomes 0x7fc0.
 KILN_PW_FN BFloat16 FloatToBFloat16(float f) {
-  if (f != f) return BFloat16{0x7fc0u};
+  // Branch-free, so that loops over bfloat16 vectorize.
   uint32_t u = FloatBits(f);
   uint32_t bias = ((u >> 16) & 1u) + 0x7fffu;
-  return BFloat16{static_cast<uint16_t>((u + bias) >> 16)};
+  uint16_t rounded = static_cast<uint16_t>((u + bias) >> 16);
+  return BFloat16{f != f ? static_cast<uint16_t>(0x7fc0u) : rounded};
 }
 
 // ---------------------------------------------------------------------------

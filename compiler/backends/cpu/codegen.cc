@@ -262,6 +262,14 @@ KernelCode KernelBuilder::Finish(std::string source) {
   return std::move(code_);
 }
 
+std::string Assign(const std::string& lvalue, const std::string& expr,
+                   ir::DType dtype) {
+  if (ir::IsReducedFloat(dtype)) {
+    return absl::StrCat(lvalue, ".bits = (", expr, ").bits;");
+  }
+  return absl::StrCat(lvalue, " = ", expr, ";");
+}
+
 std::string TypedPointer(const std::string& name, const std::string& type,
                          const std::string& expr, bool is_const) {
   std::string t = is_const ? absl::StrCat("const ", type) : type;

@@ -148,6 +148,12 @@ class KernelBuilder {
   std::vector<std::string> decls_;
 };
 
+// `lvalue = expr;` for an element of `dtype`. float16 / bfloat16 elements
+// are assigned through their bits (`lvalue.bits = (expr).bits;`): a struct
+// copy would keep the host compiler from vectorizing the loop.
+std::string Assign(const std::string& lvalue, const std::string& expr,
+                   ir::DType dtype);
+
 // `reinterpret_cast<T*>(p[i])`-style typed pointer declaration.
 std::string TypedPointer(const std::string& name, const std::string& type,
                          const std::string& expr, bool is_const);

@@ -227,9 +227,10 @@ absl::StatusOr<KernelCode> EmitEmbeddingBackward(const EmitContext& ctx) {
       ";\n", "      for (int64_t c = c0; c < c1; ++c) arow[c - c0] += ",
       ops::EmitConvert("g[p * D + c]", gd, acc), " * s;\n", "    }\n",
       "    for (int64_t v = 0; v < W; ++v)\n",
-      "      for (int64_t c = c0; c < c1; ++c) o[v * D + c] = ",
-      ops::EmitConvert("accum[v * (c1 - c0) + (c - c0)]", acc, od), ";\n",
-      "    return 0;\n  });\n}\n");
+      "      for (int64_t c = c0; c < c1; ++c) ",
+      Assign("o[v * D + c]",
+             ops::EmitConvert("accum[v * (c1 - c0) + (c - c0)]", acc, od), od),
+      "\n", "    return 0;\n  });\n}\n");
   KernelCode code = b.Finish(std::move(src));
   code.row_dims = grad->type().rank();  // grad rows dense
   return code;

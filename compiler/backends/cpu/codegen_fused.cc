@@ -188,8 +188,11 @@ absl::StatusOr<KernelCode> EmitFusedPointwise(const EmitContext& ctx,
   if (!stmts.ok()) return stmts.status();
   std::string loop = *stmts;
   for (size_t j = 0; j < k.body->outputs().size(); ++j) {
-    absl::StrAppend(&loop, "        x", j, "[$i", j,
-                    "$] = ", body.Expr(k.body->outputs()[j].value), ";\n");
+    absl::StrAppend(&loop, "        ",
+                    Assign(absl::StrCat("x", j, "[$i", j, "$]"),
+                           body.Expr(k.body->outputs()[j].value),
+                           b.dtype(static_cast<int>(j))),
+                    "\n");
   }
   std::string src = absl::StrCat(
       Header(ctx, k), "KILN_KERNEL int ", ctx.symbol,
@@ -319,9 +322,12 @@ absl::StatusOr<KernelCode> EmitFusedReduction(const EmitContext& ctx,
       if (out_elem_slot[j] < 0) continue;
       int e = out_elem_slot[j];
       std::string t = b.StorageType(static_cast<int>(j));
-      absl::StrAppend(&s, "    reinterpret_cast<", t, "*>(p[", e, "])[",
-                      unit ? "i" : absl::StrCat("i * s[", e, "]"),
-                      "] = ", body.Expr(g.outputs()[j].value), ";\n");
+      absl::StrAppend(
+          &s, "    ",
+          Assign(absl::StrCat("reinterpret_cast<", t, "*>(p[", e, "])[",
+                              unit ? "i" : absl::StrCat("i * s[", e, "]"), "]"),
+                 body.Expr(g.outputs()[j].value), b.dtype(static_cast<int>(j))),
+          "\n");
     }
     const ir::Value* x = anchor->arg(0).value;
     absl::StrAppend(&s, "    const ", T(x->type().dtype), " x = ", body.Expr(x),
@@ -357,10 +363,13 @@ absl::StatusOr<KernelCode> EmitFusedReduction(const EmitContext& ctx,
   store += *epi;
   for (size_t j = 0; j < g.outputs().size(); ++j) {
     if (out_row_slot[j] < 0) continue;
-    absl::StrAppend(&store, "    *reinterpret_cast<",
-                    b.StorageType(static_cast<int>(j)), "*>(o[",
-                    out_row_slot[j], "]) = ", tail.Expr(g.outputs()[j].value),
-                    ";\n");
+    absl::StrAppend(
+        &store, "    ",
+        Assign(absl::StrCat("(*reinterpret_cast<",
+                            b.StorageType(static_cast<int>(j)), "*>(o[",
+                            out_row_slot[j], "]))"),
+               tail.Expr(g.outputs()[j].value), b.dtype(static_cast<int>(j))),
+        "\n");
   }
 
   std::string rname = absl::StrCat(ctx.symbol, "_reducer");
@@ -591,12 +600,16 @@ absl::StatusOr<KernelCode> EmitFusedRows(const EmitContext& ctx,
     std::string t = b.StorageType(static_cast<int>(j));
     if (row_values.count(v)) {
       std::string value = v == anchor->output(1) ? "mean" : "rstd";
-      absl::StrAppend(&row_stores, "      x", j,
-                      "[0] = ", ops::EmitConvert(value, acc, v->type().dtype),
-                      ";\n");
+      absl::StrAppend(&row_stores, "      ",
+                      Assign(absl::StrCat("x", j, "[0]"),
+                             ops::EmitConvert(value, acc, v->type().dtype),
+                             v->type().dtype),
+                      "\n");
     } else {
-      absl::StrAppend(&per_elem, "        x", j, "[$j", j, "$] = ", fin.Expr(v),
-                      ";\n");
+      absl::StrAppend(&per_elem, "        ",
+                      Assign(absl::StrCat("x", j, "[$j", j, "$]"), fin.Expr(v),
+                             v->type().dtype),
+                      "\n");
     }
   }
   std::string row_body =

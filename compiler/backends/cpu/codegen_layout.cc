@@ -31,10 +31,12 @@ absl::StatusOr<KernelCode> EmitCopy(const EmitContext& ctx) {
   const ir::Value* self = node.arg(0).value;
   b.AddInput(self);
   std::string body =
-      absl::StrCat("        x0[$i0$] = ",
-                   ops::EmitConvert("x1[$i1$]", self->type().dtype,
-                                    node.output(0)->type().dtype),
-                   ";\n");
+      absl::StrCat("        ",
+                   Assign("x0[$i0$]",
+                          ops::EmitConvert("x1[$i1$]", self->type().dtype,
+                                           node.output(0)->type().dtype),
+                          node.output(0)->type().dtype),
+                   "\n");
   return b.Finish(Kernel(ctx, b, "", body));
 }
 
@@ -47,9 +49,12 @@ absl::StatusOr<KernelCode> EmitCopyInto(const EmitContext& ctx) {
   b.AddInPlaceOutput(self);
   b.AddInput(src);
   std::string body = absl::StrCat(
-      "        x0[$i0$] = ",
-      ops::EmitConvert("x1[$i1$]", src->type().dtype, self->type().dtype),
-      ";\n");
+      "        ",
+      Assign(
+          "x0[$i0$]",
+          ops::EmitConvert("x1[$i1$]", src->type().dtype, self->type().dtype),
+          self->type().dtype),
+      "\n");
   return b.Finish(Kernel(ctx, b, "", body));
 }
 
@@ -60,7 +65,9 @@ absl::StatusOr<KernelCode> Fill(const EmitContext& ctx, KernelBuilder& b,
   std::string prologue =
       absl::StrCat("  const ", ops::CppStorageType(out),
                    " v = ", ops::EmitConvert(value, own, out), ";\n");
-  return b.Finish(Kernel(ctx, b, prologue, "        x0[$i0$] = v;\n"));
+  return b.Finish(
+      Kernel(ctx, b, prologue,
+             absl::StrCat("        ", Assign("x0[$i0$]", "v", out), "\n")));
 }
 
 absl::StatusOr<KernelCode> EmitConstantFill(const EmitContext& ctx,
@@ -123,11 +130,13 @@ absl::StatusOr<KernelCode> EmitArange(const EmitContext& ctx) {
       "  const ", b.StorageType(0), "* base0 = reinterpret_cast<const ",
       b.StorageType(0), "*>(t0.data);\n");
   std::string body = absl::StrCat(
-      "        x0[$i0$] = ",
-      ops::EmitConvert(
-          absl::StrCat("start + step * ", acc_t, "((x0 - base0) + $i0$)"), acc,
-          out),
-      ";\n");
+      "        ",
+      Assign("x0[$i0$]",
+             ops::EmitConvert(absl::StrCat("start + step * ", acc_t,
+                                           "((x0 - base0) + $i0$)"),
+                              acc, out),
+             out),
+      "\n");
   return b.Finish(Kernel(ctx, b, prologue, body));
 }
 

@@ -54,8 +54,8 @@ absl::StatusOr<KernelCode> EmitSoftmax(const EmitContext& ctx, bool log) {
   std::string body = absl::StrCat(
       "      kiln::cpu::SoftmaxRow<", acc_t, ", ", log ? "true" : "false",
       ">(n, [&](int64_t j) { return ", ops::EmitConvert("x1[$j1$]", in, acc),
-      "; }, [&](int64_t j, ", acc_t,
-      " v) { x0[$j0$] = ", ops::EmitConvert("v", acc, out), "; });\n");
+      "; }, [&](int64_t j, ", acc_t, " v) { ",
+      Assign("x0[$j0$]", ops::EmitConvert("v", acc, out), out), " });\n");
   std::string src =
       absl::StrCat(Header(ctx), "KILN_KERNEL int ", ctx.symbol,
                    "(const kiln::cpu::KernelArgs* a) {\n", b.OperandTables(),
@@ -98,17 +98,22 @@ absl::StatusOr<KernelCode> EmitSoftmaxBackward(const EmitContext& ctx,
     body = absl::StrCat(
         "      const ", acc_t, " s = kiln::cpu::LaneSum<", acc_t,
         ">(n, [&](int64_t j) { return ", g, "; });\n",
-        "      for (int64_t j = 0; j < n; ++j) x0[$j0$] = ",
-        ops::EmitConvert(absl::StrCat("(", g, ") - std::exp(", y, ") * s"), acc,
-                         out),
-        ";\n");
+        "      for (int64_t j = 0; j < n; ++j) ",
+        Assign("x0[$j0$]",
+               ops::EmitConvert(
+                   absl::StrCat("(", g, ") - std::exp(", y, ") * s"), acc, out),
+               out),
+        "\n");
   } else {
     body = absl::StrCat(
         "      const ", acc_t, " s = kiln::cpu::LaneSum<", acc_t,
         ">(n, [&](int64_t j) { return (", g, ") * (", y, "); });\n",
-        "      for (int64_t j = 0; j < n; ++j) x0[$j0$] = ",
-        ops::EmitConvert(absl::StrCat("(", y, ") * ((", g, ") - s)"), acc, out),
-        ";\n");
+        "      for (int64_t j = 0; j < n; ++j) ",
+        Assign("x0[$j0$]",
+               ops::EmitConvert(absl::StrCat("(", y, ") * ((", g, ") - s)"),
+                                acc, out),
+               out),
+        "\n");
   }
   std::string src =
       absl::StrCat(Header(ctx), "KILN_KERNEL int ", ctx.symbol,
@@ -197,13 +202,18 @@ absl::StatusOr<KernelCode> EmitLayerNorm(const EmitContext& ctx) {
       "      ", acc_t, " mean, rstd;\n", "      kiln::cpu::RowMoments<", acc_t,
       ">(D, t, sum, eps, &mean, &rstd);\n", "      ", b.StorageType(0),
       "* out = x0 + r * D;\n", "      for (int64_t j = 0; j < D; ++j) {\n",
-      "        const ", acc_t, " xr = t[j];\n", "        out[j] = ",
-      ops::EmitConvert(y, acc, node.output(0)->type().dtype), ";\n",
-      "      }\n", "      x1[r] = ",
-      ops::EmitConvert("mean", acc, node.output(1)->type().dtype), ";\n",
-      "      x2[r] = ",
-      ops::EmitConvert("rstd", acc, node.output(2)->type().dtype), ";\n",
-      "    }\n    return 0;\n  });\n}\n");
+      "        const ", acc_t, " xr = t[j];\n", "        ",
+      Assign("out[j]", ops::EmitConvert(y, acc, node.output(0)->type().dtype),
+             node.output(0)->type().dtype),
+      "\n", "      }\n", "      ",
+      Assign("x1[r]",
+             ops::EmitConvert("mean", acc, node.output(1)->type().dtype),
+             node.output(1)->type().dtype),
+      "\n", "      ",
+      Assign("x2[r]",
+             ops::EmitConvert("rstd", acc, node.output(2)->type().dtype),
+             node.output(2)->type().dtype),
+      "\n", "    }\n    return 0;\n  });\n}\n");
   KernelCode code = b.Finish(std::move(src));
   code.row_dims = input->type().rank();
   return code;
@@ -269,12 +279,13 @@ absl::StatusOr<KernelCode> EmitLayerNormBackward(const EmitContext& ctx) {
         ">(D, [&](int64_t j) { return ", g, "; }) / ", acc_t, "(D);\n",
         "      const ", acc_t, " sgx = kiln::cpu::LaneSum<", acc_t,
         ">(D, [&](int64_t j) { return (", g, ") * ", xhat, "; }) / ", acc_t,
-        "(D);\n", "      for (int64_t j = 0; j < D; ++j) x", kgi,
-        "[r * D + j] = ",
-        ops::EmitConvert(
-            absl::StrCat("rr * ((", g, ") - sg - ", xhat, " * sgx)"), acc,
-            node.output(0)->type().dtype),
-        ";\n    }\n    return 0;\n  });\n");
+        "(D);\n", "      for (int64_t j = 0; j < D; ++j) ",
+        Assign(absl::StrCat("x", kgi, "[r * D + j]"),
+               ops::EmitConvert(
+                   absl::StrCat("rr * ((", g, ") - sg - ", xhat, " * sgx)"),
+                   acc, node.output(0)->type().dtype),
+               node.output(0)->type().dtype),
+        "\n    }\n    return 0;\n  });\n");
   }
   if (kgw >= 0 || kgb >= 0) {
     absl::StrAppend(
@@ -297,16 +308,20 @@ absl::StatusOr<KernelCode> EmitLayerNormBackward(const EmitContext& ctx) {
     absl::StrAppend(&src, "        }\n      }\n",
                     "      for (int64_t j = cb; j < ce; ++j) {\n");
     if (kgw >= 0) {
-      absl::StrAppend(
-          &src, "        x", kgw, "[j] = ",
-          ops::EmitConvert("aw[j - cb]", acc, node.output(1)->type().dtype),
-          ";\n");
+      absl::StrAppend(&src, "        ",
+                      Assign(absl::StrCat("x", kgw, "[j]"),
+                             ops::EmitConvert("aw[j - cb]", acc,
+                                              node.output(1)->type().dtype),
+                             node.output(1)->type().dtype),
+                      "\n");
     }
     if (kgb >= 0) {
-      absl::StrAppend(
-          &src, "        x", kgb, "[j] = ",
-          ops::EmitConvert("ab[j - cb]", acc, node.output(2)->type().dtype),
-          ";\n");
+      absl::StrAppend(&src, "        ",
+                      Assign(absl::StrCat("x", kgb, "[j]"),
+                             ops::EmitConvert("ab[j - cb]", acc,
+                                              node.output(2)->type().dtype),
+                             node.output(2)->type().dtype),
+                      "\n");
     }
     absl::StrAppend(&src, "      }\n    }\n    return 0;\n  });\n",
                     "  if (err2 > err) err = err2;\n");

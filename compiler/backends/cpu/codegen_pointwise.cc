@@ -200,10 +200,12 @@ absl::StatusOr<KernelCode> EmitPointwise(const EmitContext& ctx) {
     absl::StrAppend(&body, "        if (", names[low->integer_divisor],
                     " == 0) err = kiln::cpu::kZeroDivision;\n");
   }
-  absl::StrAppend(&body, "        x0[$i0$] = ",
-                  ops::EmitConvert(ops::EmitPointwiseExpr(*low, names),
-                                   low->compute, low->result),
-                  ";\n");
+  absl::StrAppend(&body, "        ",
+                  Assign("x0[$i0$]",
+                         ops::EmitConvert(ops::EmitPointwiseExpr(*low, names),
+                                          low->compute, low->result),
+                         low->result),
+                  "\n");
   std::string src = absl::StrCat(
       "// ", node.op().name(), " (", node.name(), ")\n", "KILN_KERNEL int ",
       ctx.symbol, "(const kiln::cpu::KernelArgs* a) {\n", b.ScalarDecls(),

@@ -267,8 +267,12 @@ absl::StatusOr<KernelCode> EmitReduction(const EmitContext& ctx) {
                    "*>(p[0])[i * s[0]];\n");
   std::vector<std::string> stores;
   for (int k = 0; k < n_out; ++k) {
-    stores.push_back(absl::StrCat("    *reinterpret_cast<", b.StorageType(k),
-                                  "*>(o[", k, "]) = ", spec.stores[k], ";\n"));
+    stores.push_back(
+        absl::StrCat("    ",
+                     Assign(absl::StrCat("(*reinterpret_cast<",
+                                         b.StorageType(k), "*>(o[", k, "]))"),
+                            spec.stores[k], b.dtype(k)),
+                     "\n"));
   }
   std::string src = absl::StrCat(
       "// ", node.op().name(), " (", node.name(), ")\n", spec.prelude,

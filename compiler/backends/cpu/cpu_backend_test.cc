@@ -4,6 +4,8 @@
 // their reference implementation.
 #include "compiler/backends/cpu/cpu_backend.h"
 
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -210,6 +212,79 @@ TEST(CpuArtifactTest, LoadedExecutableMatchesAndNeedsNoCompiler) {
   auto b = (*loaded)->Run(*inputs);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(backends::testing::CompareOutputs(*a, *b, {0.0}), "");
+}
+
+// Generated kernels convert float16 and bfloat16 with the host's hardware
+// (F16C) or branch-free code, the interpreter with portable code: every
+// float16 value, and floats around every rounding boundary, convert to the
+// same bits (NaN payloads aside).
+TEST(CpuCodegenTest, ReducedPrecisionConversionsMatchTheInterpreterBitForBit) {
+  auto g = Parse(R"(graph(%h: f16[65536], %b: bf16[65536], %f: f32[s0]) {
+  %hf = aten::_to_copy.default(%h, dtype=torch.float32) : f32[65536]
+  %bf = aten::_to_copy.default(%b, dtype=torch.float32) : f32[65536]
+  %fh = aten::_to_copy.default(%f, dtype=torch.float16) : f16[s0]
+  %fb = aten::_to_copy.default(%f, dtype=torch.bfloat16) : bf16[s0]
+  return (%hf, %bf, %fh, %fb)
+})");
+  ASSERT_NE(g, nullptr);
+  auto exe = CompileCpu(*g, backends::CompileOptions());
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  rt::Tensor h = rt::Tensor::Empty(ir::DType::kFloat16, {65536});
+  rt::Tensor b = rt::Tensor::Empty(ir::DType::kBFloat16, {65536});
+  for (int i = 0; i < 65536; ++i) {
+    uint16_t bits = static_cast<uint16_t>(i);
+    std::memcpy(h.ElementPtrAtOffset(i), &bits, 2);
+    std::memcpy(b.ElementPtrAtOffset(i), &bits, 2);
+  }
+  // Floats: every half and bfloat16 value as a float, and the floats just
+  // below, at and above the midpoints between neighbours.
+  std::vector<float> fs;
+  for (int i = 0; i < 65536; i += 1) {
+    uint32_t u = static_cast<uint32_t>(i) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    fs.push_back(f);
+    uint32_t mid = u | 0x8000u;
+    for (uint32_t d : {mid - 1, mid, mid + 1}) {
+      std::memcpy(&f, &d, 4);
+      fs.push_back(f);
+    }
+    uint32_t hmid = (static_cast<uint32_t>(i) << 13) | 0x1000u;
+    for (uint32_t d : {hmid - 1, hmid, hmid + 1, hmid + 0x38000000u}) {
+      std::memcpy(&f, &d, 4);
+      fs.push_back(f);
+    }
+  }
+  rt::Tensor f =
+      rt::Tensor::Empty(ir::DType::kFloat32, {static_cast<int64_t>(fs.size())});
+  std::memcpy(f.ElementPtrAtOffset(0), fs.data(), fs.size() * 4);
+  std::vector<backends::RuntimeValue> inputs = {
+      backends::RuntimeValue::OfTensor(h), backends::RuntimeValue::OfTensor(b),
+      backends::RuntimeValue::OfTensor(f)};
+  auto got = (*exe)->Run(inputs);
+  ASSERT_TRUE(got.ok()) << got.status();
+  auto want = interp::RunGraph(*g, inputs);
+  ASSERT_TRUE(want.ok()) << want.status();
+  for (int o = 0; o < 4; ++o) {
+    const rt::Tensor& x = (*got)[o].tensor;
+    const rt::Tensor& y = (*want)[o].tensor;
+    ASSERT_EQ(x.sizes(), y.sizes());
+    int64_t es = x.element_size();
+    std::vector<double> xd = x.ToDoubles(), yd = y.ToDoubles();
+    int mismatches = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      if (std::isnan(xd[i]) || std::isnan(yd[i])) {
+        EXPECT_TRUE(std::isnan(xd[i]) && std::isnan(yd[i])) << i;
+        continue;
+      }
+      if (std::memcmp(x.ElementPtrAtOffset(i), y.ElementPtrAtOffset(i), es) !=
+              0 &&
+          ++mismatches <= 5) {
+        ADD_FAILURE() << "output " << o << " element " << i << ": " << xd[i];
+      }
+    }
+    EXPECT_EQ(mismatches, 0) << "output " << o;
+  }
 }
 
 // The ops of the captured graphs (tests/data/graphs) that have no generated

@@ -253,6 +253,17 @@ inline bool IsContiguous(const TensorArg& t) {
   return true;
 }
 
+// *p = v; float16 / bfloat16 through their bits (a struct copy would keep
+// loops from vectorizing).
+template <class T>
+inline void Put(T* p, T v) {
+  *p = v;
+}
+inline void Put(kiln::pw::Half* p, kiln::pw::Half v) { p->bits = v.bits; }
+inline void Put(kiln::pw::BFloat16* p, kiln::pw::BFloat16 v) {
+  p->bits = v.bits;
+}
+
 // dst = Convert<Out>(src), src broadcast to dst's shape.
 template <class Out, class In>
 inline int CopyTensor(const TensorArg& dst, const TensorArg& src,
@@ -267,11 +278,12 @@ inline int CopyTensor(const TensorArg& dst, const TensorArg& src,
         Out* o = reinterpret_cast<Out*>(p[0]);
         const In* x = reinterpret_cast<const In*>(p[1]);
         if (s[0] == 1 && s[1] == 1) {
-          for (int64_t i = 0; i < n; ++i) o[i] = kiln::pw::Convert<Out>(x[i]);
+          for (int64_t i = 0; i < n; ++i)
+            Put(o + i, kiln::pw::Convert<Out>(x[i]));
         } else {
           const int64_t s0 = s[0], s1 = s[1];
           for (int64_t i = 0; i < n; ++i) {
-            o[i * s0] = kiln::pw::Convert<Out>(x[i * s1]);
+            Put(o + i * s0, kiln::pw::Convert<Out>(x[i * s1]));
           }
         }
         return 0;
@@ -289,9 +301,11 @@ inline int FillTensor(const TensorArg& dst, T value, int64_t num_threads) {
                            T* o = reinterpret_cast<T*>(p[0]);
                            const int64_t s0 = s[0];
                            if (s0 == 1) {
-                             for (int64_t i = 0; i < n; ++i) o[i] = value;
+                             for (int64_t i = 0; i < n; ++i) Put(o + i, value);
                            } else {
-                             for (int64_t i = 0; i < n; ++i) o[i * s0] = value;
+                             for (int64_t i = 0; i < n; ++i) {
+                               Put(o + i * s0, value);
+                             }
                            }
                            return 0;
                          });
@@ -393,7 +407,7 @@ inline int Gather(const TensorArg& out, const TensorArg& self,
                          int64_t v = static_cast<int64_t>(ix[io]);
                          if (v < 0 || v >= limit) return kIndexOutOfRange;
                          if (self.rank > 0) so += v * self.strides[dim];
-                         o[oo] = x[so];
+                         Put(o + oo, x[so]);
                          for (int64_t d = R - 1; d >= 0; --d) {
                            if (++idx[d] < index.sizes[d]) break;
                            idx[d] = 0;
@@ -441,9 +455,10 @@ inline T ExtremumIdentity(bool is_max) {
 // The running max (or min) `a` updated with `b`; NaN wins.
 template <bool kMax, class T>
 inline T PickExtremum(T a, T b) {
-  if (kiln::pw::IsNanT(a)) return a;
-  if (kiln::pw::IsNanT(b)) return b;
-  return (kMax ? (b > a) : (b < a)) ? b : a;
+  // Selects, not branches, so that lanes vectorize.
+  T r = (kMax ? (b > a) : (b < a)) ? b : a;
+  r = kiln::pw::IsNanT(b) ? b : r;
+  return kiln::pw::IsNanT(a) ? a : r;
 }
 
 template <class T>

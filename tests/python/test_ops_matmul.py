@@ -61,10 +61,11 @@ def _calls(dtype: torch.dtype) -> List[Call]:
     if floating:
         nan_self = make_tensor([3, 5], dtype, seed=10)
         nan_self[1, 2] = math.nan
-        calls += [
-            (A.addmm.default, (nan_self, a, b), {"beta": 0}),
-            (A.baddbmm.default, (nan_self, p, q), {"beta": 0, "alpha": 0.5}),
-        ]
+        # beta=0 ignores self, NaNs included (ATen's contract, which Kiln
+        # follows). torch 1.13's CPU baddbmm sometimes lets a NaN in self
+        # through with beta=0 (it depends on its threading split), so eager
+        # is a stable reference for this only through addmm.
+        calls.append((A.addmm.default, (nan_self, a, b), {"beta": 0}))
     return calls
 
 

@@ -48,7 +48,7 @@ struct CompileOptions {
   int num_threads = 0;
   // Wall-clock limit of one host-compiler run; the compiler is killed and
   // Compile returns DEADLINE_EXCEEDED when it runs longer.
-  absl::Duration host_compiler_timeout = absl::Seconds(120);
+  absl::Duration host_compiler_timeout = absl::Seconds(300);
   // Host-compiler processes run at once for a large graph (its kernels are
   // split into several translation units); 0: the hardware's concurrency.
   int host_compiler_jobs = 0;

@@ -300,6 +300,51 @@ TEST_P(BackendTest, CopyIntoAnInputMutatesIt) {
   for (size_t i = 0; i < y.size(); ++i) EXPECT_EQ(y[i], acc[i]) << i;
 }
 
+TEST_P(BackendTest, FusedKernels) {
+  // After the default pipeline: reductions with prologues (one of them a
+  // kernel output), epilogues and epilogue inputs, a column reduction with
+  // keepdim, max.dim, softmax with a prologue and an epilogue, log_softmax
+  // along dim 0, layer norm with a residual prologue and mean/rstd outputs,
+  // a float16 chain, and a symbolic scalar inside a body.
+  GraphCase c{
+      "fused",
+      R"(graph(%x: f32[16, 300], %y: f32[16, 300], %b: f32[16], %s: f32[300], %w: f32[300], %h: f16[16, 300]) {
+  %m = aten::mul.Tensor(%x, %y) : f32[16, 300]
+  %e = aten::exp.default(%m) : f32[16, 300]
+  %sum = aten::sum.dim_IntList(%e, [1]) : f32[16]
+  %d = aten::div.Tensor(%sum, %b) : f32[16]
+  %l = aten::log.default(%d) : f32[16]
+  %t = aten::tanh.default(%y) : f32[16, 300]
+  %c = aten::sum.dim_IntList(%t, [0], True) : f32[1, 300]
+  %n = aten::neg.default(%c) : f32[1, 300]
+  %a = aten::abs.default(%x) : f32[16, 300]
+  %mx = aten::max.dim(%a, 1) : (f32[16], i64[16])
+  %p = aten::mul.Tensor(%x, %s) : f32[16, 300]
+  %sm = aten::_softmax.default(%p, 1, False) : f32[16, 300]
+  %q = aten::mul.Tensor(%sm, %y) : f32[16, 300]
+  %lsm = aten::_log_softmax.default(%p, 0, False) : f32[16, 300]
+  %r = aten::add.Tensor(%x, %y) : f32[16, 300]
+  %ln = aten::native_layer_norm.default(%r, [300], %w, %s, 1e-05) : (f32[16, 300], f32[16, 1], f32[16, 1])
+  %relu = aten::relu.default(%ln#0) : f32[16, 300]
+  %hs = aten::sigmoid.default(%h) : f16[16, 300]
+  %hm = aten::mul.Tensor(%hs, %h) : f16[16, 300]
+  %hsum = aten::sum.dim_IntList(%hm, [1]) : f16[16]
+  return (%l, %e, %n, %mx#0, %mx#1, %q, %lsm, %relu, %ln#1, %ln#2, %r, %hm, %hsum)
+})"};
+  c.tolerance_scale = 10;
+  Check(c);
+  GraphCase sym{"fused_symbolic", R"(graph(%x: f32[s0, 8], %y: f32[s0, 8]) {
+  %a = aten::mul.Scalar(%x, s0) : f32[s0, 8]
+  %b = aten::add.Tensor(%a, %y, alpha=2) : f32[s0, 8]
+  %sum = aten::sum.dim_IntList(%b, [0]) : f32[8]
+  %c = aten::mul.Scalar(%sum, s0) : f32[8]
+  return (%c, %b)
+})"};
+  sym.sizes = {{{"s0", 3}}, {{"s0", 1000}}};
+  sym.tolerance_scale = 50;
+  Check(sym);
+}
+
 TEST_P(BackendTest, ViewsAndOutputAliases) {
   auto graph = ir::ParseGraph(R"(graph(%x: f32[4, 6]) {
   %v = aten::view.default(%x, [6, 4]) : f32[6, 4]

@@ -149,6 +149,37 @@ absl::StatusOr<std::unique_ptr<backends::Executable>> CompileMixed() {
   return CompileCpu(*g, backends::CompileOptions());
 }
 
+TEST(CpuPlanTest, FusionReducesKernelLaunches) {
+  auto g = Parse(R"(graph(%x: f32[16, 300], %y: f32[16, 300], %b: f32[16]) {
+  %m = aten::mul.Tensor(%x, %y) : f32[16, 300]
+  %e = aten::exp.default(%m) : f32[16, 300]
+  %sum = aten::sum.dim_IntList(%e, [1]) : f32[16]
+  %d = aten::div.Tensor(%sum, %b) : f32[16]
+  %l = aten::log.default(%d) : f32[16]
+  %r = aten::relu.default(%x) : f32[16, 300]
+  %s = aten::sigmoid.default(%r) : f32[16, 300]
+  return (%l, %s)
+})");
+  ASSERT_NE(g, nullptr);
+  backends::CompileOptions fused, plain;
+  plain.run_passes = false;
+  auto a = CompileCpu(*g, fused);
+  auto b = CompileCpu(*g, plain);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ((*b)->stats().num_launches, 7);
+  EXPECT_EQ((*a)->stats().num_launches, 2);  // one reduction, one chain
+  auto* exe = dynamic_cast<CpuExecutable*>(a->get());
+  ASSERT_NE(exe, nullptr);
+  std::vector<std::string> kinds;
+  for (const plan::Kernel& k : exe->plan().kernels()) kinds.push_back(k.kind());
+  EXPECT_THAT(kinds, ::testing::UnorderedElementsAre("fused_reduction",
+                                                     "fused_pointwise"));
+  EXPECT_THAT(exe->source(), HasSubstr("fused reduction [aten::mul.Tensor, "
+                                       "aten::exp.default, "
+                                       "aten::sum.dim_IntList, "
+                                       "aten::div.Tensor, aten::log.default]"));
+}
+
 TEST(CpuArtifactTest, CorruptSharedObjectIsDataLoss) {
   auto exe = CompileMixed();
   ASSERT_TRUE(exe.ok()) << exe.status();

@@ -4,12 +4,15 @@
 //
 //   compiler_bench --graph=g.pb [--inputs=req.pb] [--threads=N]
 //                  [--repeats=R] [--min_time_ms=T] [--loads=L]
+//                  [--save_artifact=F | --artifact=F]
 //
 // Compile: verify, passes, codegen and host compile of a fresh compile (the
 // host compiler is never cached), then L warm loads of the artifact bytes
 // (parse, hash check, write + dlopen of the shared object, symbol lookup).
 // Run (with --inputs, a kiln.v1.ExecuteRequest): one warm-up run, then runs
 // until both R runs and T milliseconds are done; median and minimum.
+// --save_artifact writes the artifact; --artifact loads one instead of
+// compiling (repeated timing rounds without the host compiler).
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -45,7 +48,7 @@ int Fail(const std::string& what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string graph_path, inputs_path;
+  std::string graph_path, inputs_path, save_path, artifact_path;
   int threads = 0, repeats = 20, loads = 10;
   double min_time_ms = 200;
   for (int i = 1; i < argc; ++i) {
@@ -58,6 +61,10 @@ int main(int argc, char** argv) {
       graph_path = v;
     } else if (const char* v = value("--inputs=")) {
       inputs_path = v;
+    } else if (const char* v = value("--save_artifact=")) {
+      save_path = v;
+    } else if (const char* v = value("--artifact=")) {
+      artifact_path = v;
     } else if (const char* v = value("--threads=")) {
       threads = std::atoi(v);
     } else if (const char* v = value("--repeats=")) {
@@ -76,13 +83,24 @@ int main(int argc, char** argv) {
   if (!backend.ok()) return Fail(backend.status().ToString());
   kiln::backends::CompileOptions options;
   options.num_threads = threads;
-  auto exe = (*backend)->Compile(**graph, options);
+  kiln::backends::LoadOptions load_options;
+  load_options.num_threads = threads;
+  absl::StatusOr<std::unique_ptr<kiln::backends::Executable>> exe;
+  if (artifact_path.empty()) {
+    exe = (*backend)->Compile(**graph, options);
+  } else {
+    std::ifstream in(artifact_path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    exe = (*backend)->Load(ss.str(), load_options);
+  }
   if (!exe.ok()) return Fail(exe.status().ToString());
   const kiln::backends::CompileStats& s = (*exe)->stats();
   auto bytes = (*exe)->Serialize();
   if (!bytes.ok()) return Fail(bytes.status().ToString());
-  kiln::backends::LoadOptions load_options;
-  load_options.num_threads = threads;
+  if (!save_path.empty()) {
+    std::ofstream(save_path, std::ios::binary) << *bytes;
+  }
   std::vector<double> load_us;
   for (int i = 0; i < loads; ++i) {
     auto t0 = Clock::now();

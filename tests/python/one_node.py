@@ -36,6 +36,7 @@ __all__ = [
     "reference",
     "one_node_graph",
     "check_op",
+    "check_ops",
     "check_refused",
     "run_with_mutations",
     "targets",
@@ -227,6 +228,46 @@ def check_op(
                     f"{where}: outputs[{i}] storage offset {a.storage_offset()}, expected {e.storage_offset()}"
                 )
     return actual
+
+
+#: One call for :func:`check_ops`: (target, args, kwargs).
+Call = Tuple[Any, Sequence[Any], Dict[str, Any]]
+
+
+def check_ops(
+    kiln: KilnRun,
+    backend: str,
+    calls: Sequence[Call],
+    *,
+    opmath: bool = False,
+    scale: float = 1.0,
+    expected: Optional[Dict[int, Sequence[Any]]] = None,
+) -> None:
+    """:func:`check_op` for many calls at once: their one-node graphs run
+    merged (``KilnRun.run_many``), so a compiling backend compiles a batch of
+    them once instead of each. ``expected`` overrides the reference of the
+    calls it indexes. Fails listing every call that differs (or that
+    kiln-run refuses)."""
+    jobs, wants, wheres = [], [], []
+    for i, (target, args, kwargs) in enumerate(calls):
+        target = target if isinstance(target, str) else op_target_name(target)
+        if expected is not None and i in expected:
+            want = list(expected[i])
+        else:
+            want = reference(target, args, kwargs) if opmath else eager(target, args, kwargs)
+        jobs.append(one_node_graph(target, args, kwargs, want))
+        wants.append(want)
+        wheres.append(f"{target}{tuple(_describe(a) for a in args)} {kwargs or ''}")
+    results = kiln.run_many(jobs, backend=backend)
+    failures = []
+    for where, want, result in zip(wheres, wants, results):
+        if isinstance(result, KilnRunError):
+            failures.append(f"{where}: kiln-run refused what eager computes: {result}")
+            continue
+        mismatch = compare_outputs(result, want, scale=scale)
+        if mismatch is not None:
+            failures.append(f"{where}: {mismatch}")
+    assert not failures, f"{len(failures)} of {len(calls)} calls differ on {backend}:\n  " + "\n  ".join(failures[:20])
 
 
 def _describe(a: Any) -> Any:

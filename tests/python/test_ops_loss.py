@@ -18,7 +18,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from kiln.fx_export import export_graph
 from kiln.testing.torch_oracle import make_tensor
 from kiln_harness import KilnRun, check_graph
-from one_node import DTYPES, check_op, check_refused, targets
+from one_node import DTYPES, check_ops, check_refused, targets
 
 A = torch.ops.aten
 FLOATS = [d for d in DTYPES if d.is_floating_point]
@@ -53,13 +53,15 @@ def _cases(dtype: torch.dtype):
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 def test_nll_loss(dtype: torch.dtype, backend: str, kiln: KilnRun) -> None:
+    calls = []
     for x, t, w, reduction, ignore in _cases(dtype):
-        check_op(kiln, backend, A.nll_loss_forward.default, x, t, w, reduction, ignore, opmath=True, scale=4.0)
+        calls.append((A.nll_loss_forward.default, (x, t, w, reduction, ignore), {}))
         _, total = A.nll_loss_forward.default(x.float(), t, None if w is None else w.float(), reduction, ignore)
         per_sample = reduction == 0 and x.dim() == 2
         grad = make_tensor([x.shape[0]] if per_sample else [], dtype, seed=4)
         args = (grad, x, t, w, reduction, ignore, total.to(dtype))
-        check_op(kiln, backend, A.nll_loss_backward.default, *args, opmath=True, scale=4.0)
+        calls.append((A.nll_loss_backward.default, args, {}))
+    check_ops(kiln, backend, calls, opmath=True, scale=4.0)
 
 
 def test_traced_cross_entropy_step(backend: str, kiln: KilnRun) -> None:

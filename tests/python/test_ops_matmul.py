@@ -19,7 +19,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from kiln.fx_export import export_graph
 from kiln.testing.torch_oracle import make_tensor
 from kiln_harness import KilnRun, check_graph
-from one_node import DTYPES, check_op, check_refused, targets
+from one_node import DTYPES, check_ops, check_refused, targets
 
 A = torch.ops.aten
 FLOATS = [d for d in DTYPES if d.is_floating_point]
@@ -71,9 +71,8 @@ def _calls(dtype: torch.dtype) -> List[Call]:
 
 @pytest.mark.parametrize("dtype", FLOATS + INTS, ids=str)
 def test_matches_eager(dtype: torch.dtype, backend: str, kiln: KilnRun) -> None:
-    for op, args, kwargs in _calls(dtype):
-        # Products summed in another order than ATen's blocked kernels.
-        check_op(kiln, backend, op, *args, opmath=True, scale=10.0, **kwargs)
+    # Products summed in another order than ATen's blocked kernels.
+    check_ops(kiln, backend, _calls(dtype), opmath=True, scale=10.0)
 
 
 def test_traced_linear_attention_step(backend: str, kiln: KilnRun) -> None:

@@ -19,7 +19,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from kiln.fx_export import export_graph
 from kiln.testing.torch_oracle import make_tensor
 from kiln_harness import KilnRun, check_graph
-from one_node import DTYPES, check_op, check_refused, reference, targets
+from one_node import DTYPES, check_ops, check_refused, reference, targets
 
 A = torch.ops.aten
 FLOATS = [d for d in DTYPES if d.is_floating_point]
@@ -62,9 +62,8 @@ def _softmax_inputs(dtype: torch.dtype) -> List[torch.Tensor]:
 @pytest.mark.parametrize("op", ["_softmax", "_log_softmax"])
 def test_softmax(op: str, dtype: torch.dtype, backend: str, kiln: KilnRun) -> None:
     fn = getattr(A, op).default
-    for x in _softmax_inputs(dtype):
-        for dim in range(-max(x.dim(), 1), max(x.dim(), 1)):
-            check_op(kiln, backend, fn, x, dim, False, opmath=True, scale=2.0)
+    calls = [(fn, (x, dim, False), {}) for x in _softmax_inputs(dtype) for dim in range(-max(x.dim(), 1), max(x.dim(), 1))]
+    check_ops(kiln, backend, calls, opmath=True, scale=2.0)
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
@@ -76,6 +75,7 @@ def test_softmax_backward(op: str, dtype: torch.dtype, backend: str, kiln: KilnR
         pytest.xfail("no float16 CPU softmax backward in torch 1.13")
     target = f"aten::{op}.default"
     forward = "aten::_softmax.default" if op == "_softmax_backward_data" else "aten::_log_softmax.default"
+    calls, expected = [], {}
     for x in _softmax_inputs(dtype):
         for dim in range(-max(x.dim(), 1), max(x.dim(), 1)):
             out = reference(forward, (x, dim, False))[0]
@@ -84,11 +84,11 @@ def test_softmax_backward(op: str, dtype: torch.dtype, backend: str, kiln: KilnR
             if grad.dim() == 2:
                 grads.append(grad.t().contiguous().t())  # column-major
             for g in grads:
-                expected = None
                 buggy = SOFTMAX_BACKWARD_LAYOUT_BUG and op == "_softmax_backward_data"
                 if buggy and not (g.is_contiguous() and out.is_contiguous()):
-                    expected = reference(target, (g.contiguous(), out.contiguous(), dim, dtype))
-                check_op(kiln, backend, target, g, out, dim, dtype, opmath=True, scale=4.0, expected=expected)
+                    expected[len(calls)] = reference(target, (g.contiguous(), out.contiguous(), dim, dtype))
+                calls.append((target, (g, out, dim, dtype), {}))
+    check_ops(kiln, backend, calls, opmath=True, scale=4.0, expected=expected)
 
 
 def _layer_norm_calls(dtype: torch.dtype) -> List[Tuple[Any, ...]]:
@@ -113,27 +113,27 @@ def test_layer_norm(dtype: torch.dtype, backend: str, kiln: KilnRun) -> None:
         # function (what the graph's types would come from) gives CUDA's
         # float32 statistics; compiler/ops tests cover float16 on both.
         pytest.xfail("no float16 CPU layer norm in torch 1.13")
-    for args in _layer_norm_calls(dtype):
-        check_op(kiln, backend, A.native_layer_norm.default, *args, opmath=True, scale=4.0)
+    calls = [(A.native_layer_norm.default, args, {}) for args in _layer_norm_calls(dtype)]
+    check_ops(kiln, backend, calls, opmath=True, scale=4.0)
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 def test_layer_norm_backward(dtype: torch.dtype, backend: str, kiln: KilnRun) -> None:
     if dtype == torch.float16 and torch.__version__.startswith("1."):
         pytest.xfail("no float16 CPU layer norm in torch 1.13")
+    fn = A.native_layer_norm_backward.default
+    calls = []
     for x, shape, w, b, eps in _layer_norm_calls(dtype):
         _, mean, rstd = A.native_layer_norm.default(x, shape, w, b, eps)
         grad = make_tensor(list(x.shape), dtype, seed=8)
         masks = [[True, w is not None, b is not None], [True, False, False]]
         if w is not None:
             masks.append([False, True, False])
-        for mask in masks:
-            args = (grad, x, shape, mean, rstd, w, b, mask)
-            check_op(kiln, backend, A.native_layer_norm_backward.default, *args, opmath=True, scale=8.0)
+        calls += [(fn, (grad, x, shape, mean, rstd, w, b, mask), {}) for mask in masks]
         # A transposed grad: the backward reads it through its strides.
         if grad.dim() == 2:
-            args = (grad.t().contiguous().t(), x, shape, mean, rstd, w, b, [True, w is not None, b is not None])
-            check_op(kiln, backend, A.native_layer_norm_backward.default, *args, opmath=True, scale=8.0)
+            calls.append((fn, (grad.t().contiguous().t(), x, shape, mean, rstd, w, b, masks[0]), {}))
+    check_ops(kiln, backend, calls, opmath=True, scale=8.0)
 
 
 def test_traced_layer_norm_softmax_step(backend: str, kiln: KilnRun) -> None:

@@ -19,7 +19,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from kiln.fx_export import export_graph
 from kiln.testing.torch_oracle import make_tensor
 from kiln_harness import KilnRun, check_graph
-from one_node import DTYPES, check_op, check_refused, targets
+from one_node import DTYPES, check_ops, check_refused, targets
 
 A = torch.ops.aten
 FLOATS = [d for d in DTYPES if d.is_floating_point]
@@ -43,12 +43,14 @@ def test_threshold_backward(dtype: torch.dtype, backend: str, kiln: KilnRun) -> 
     g, x = make_tensor([4, 5], dtype, seed=1), make_tensor([4, 5], dtype, seed=2)
     if dtype in FLOATS:
         x[0, 0] = x[2, 3] = math.nan
-    for threshold in (0, 1, 2.5, -1):
-        check_op(kiln, backend, fn, g, x, threshold, opmath=True)
-    check_op(kiln, backend, fn, g, make_tensor([5, 4], dtype, seed=3).t(), 0, opmath=True)  # self leads the layout
-    check_op(kiln, backend, fn, make_tensor([4, 1], dtype, seed=4), make_tensor([5], dtype, seed=5), 0, opmath=True)
-    check_op(kiln, backend, fn, g.float(), x, 0.5, opmath=True)  # promotion
-    check_op(kiln, backend, fn, make_tensor([0, 3], dtype), make_tensor([0, 3], dtype), 0, opmath=True)
+    calls = [(fn, (g, x, threshold), {}) for threshold in (0, 1, 2.5, -1)]
+    calls += [
+        (fn, (g, make_tensor([5, 4], dtype, seed=3).t(), 0), {}),  # self leads the layout
+        (fn, (make_tensor([4, 1], dtype, seed=4), make_tensor([5], dtype, seed=5), 0), {}),  # broadcasting
+        (fn, (g.float(), x, 0.5), {}),  # promotion
+        (fn, (make_tensor([0, 3], dtype), make_tensor([0, 3], dtype), 0), {}),
+    ]
+    check_ops(kiln, backend, calls, opmath=True)
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
@@ -57,11 +59,14 @@ def test_sigmoid_tanh_backward(op: str, dtype: torch.dtype, backend: str, kiln: 
     fn = getattr(A, op).default
     g = make_tensor([3, 6], dtype, seed=1)
     y = make_tensor([3, 6], dtype, seed=2, low=-1, high=1)
-    check_op(kiln, backend, fn, g, y, opmath=True, scale=2.0)
-    check_op(kiln, backend, fn, g.t(), make_tensor([6, 3], dtype, seed=3), opmath=True, scale=2.0)
-    check_op(kiln, backend, fn, g, y[0], opmath=True, scale=2.0)  # broadcasting
     other = torch.float64 if dtype != torch.float64 else torch.float32
-    check_op(kiln, backend, fn, g, y.to(other), opmath=True, scale=2.0)  # promotion
+    calls = [
+        (fn, (g, y), {}),
+        (fn, (g.t(), make_tensor([6, 3], dtype, seed=3)), {}),
+        (fn, (g, y[0]), {}),  # broadcasting
+        (fn, (g, y.to(other)), {}),  # promotion
+    ]
+    check_ops(kiln, backend, calls, opmath=True, scale=2.0)
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
@@ -69,8 +74,9 @@ def test_sigmoid_tanh_backward(op: str, dtype: torch.dtype, backend: str, kiln: 
 def test_gelu_backward(approximate: str, dtype: torch.dtype, backend: str, kiln: KilnRun) -> None:
     fn = A.gelu_backward.default
     g, x = make_tensor([4, 5], dtype, seed=1), make_tensor([4, 5], dtype, seed=2, low=-5, high=5)
-    check_op(kiln, backend, fn, g, x, opmath=True, scale=4.0, approximate=approximate)
-    check_op(kiln, backend, fn, g, make_tensor([5, 4], dtype, seed=3).t(), opmath=True, scale=4.0, approximate=approximate)
+    kwargs = {"approximate": approximate}
+    calls = [(fn, (g, x), kwargs), (fn, (g, make_tensor([5, 4], dtype, seed=3).t()), kwargs)]
+    check_ops(kiln, backend, calls, opmath=True, scale=4.0)
 
 
 def test_traced_mlp_step(backend: str, kiln: KilnRun) -> None:

@@ -389,6 +389,12 @@ def _var_std_default(dtype: torch.dtype) -> List[Sample]:
     return _unary(lambda x: ((x,), {}))(dtype) + _unary(lambda x: ((x, False), {}))(dtype)
 
 
+def _var_std_dim(dtype: torch.dtype) -> List[Sample]:
+    """var/std.dim(x, dim, unbiased, keepdim): without them the overloads
+    borrow var.default's (x, unbiased) calls, which PyTorch 2 refuses."""
+    return _unary(lambda x: ((x, [-1], True, x.dim() > 2), {}))(dtype) + _unary(lambda x: ((x, None, False), {}))(dtype)
+
+
 def _embedding_dense_backward(dtype: torch.dtype) -> List[Sample]:
     out = []
     for idx_shape, num, pad, scale in (((4,), 6, -1, False), ((2, 3), 5, 1, False), ((3,), 4, -1, True), ((0,), 3, -1, False)):
@@ -476,6 +482,8 @@ MANUAL_SAMPLES: Dict[str, Tuple[Sequence[torch.dtype], Callable[[torch.dtype], L
     "aten::nll_loss_backward.default": (FLOATS, _nll_loss_backward),
     "aten::var.default": (FLOATS, _var_std_default),
     "aten::std.default": (FLOATS, _var_std_default),
+    "aten::var.dim": (FLOATS, _var_std_dim),
+    "aten::std.dim": (FLOATS, _var_std_dim),
     "aten::embedding_dense_backward.default": (FLOATS, _embedding_dense_backward),
     "aten::scalar_tensor.default": (KILN_DTYPES, _scalar_tensor),
     "aten::arange.default": (FLOATS + INTS, _arange),

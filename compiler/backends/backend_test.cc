@@ -6,6 +6,7 @@
 // Skip list: none. Every backend runs every case.
 #include "compiler/backends/backend.h"
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -261,6 +262,33 @@ TEST_P(BackendTest, Reductions) {
   return (%mean, %amax, %amin, %mx#0, %mx#1, %mn#0, %mn#1, %am, %amn, %var, %std, %any, %all, %prod, %mx_all, %hmean)
 })"};
   c.tolerance_scale = 10;
+  Check(c);
+}
+
+TEST_P(BackendTest, ExtremaPropagateNaN) {
+  GraphCase c{"nan_extrema", R"(graph(%x: f32[4, 70], %y: f32[70, 4]) {
+  %amax = aten::amax.default(%x, [1]) : f32[4]
+  %amin = aten::amin.default(%y, [0]) : f32[4]
+  %mx = aten::max.dim(%x, 1) : (f32[4], i64[4])
+  %am = aten::argmin.default(%y, 0) : i64[4]
+  %all = aten::max.default(%x) : f32[]
+  return (%amax, %amin, %mx#0, %mx#1, %am, %all)
+})"};
+  c.fix_inputs = [](std::vector<RuntimeValue>& in) {
+    for (int t = 0; t < 2; ++t) {
+      rt::Tensor& x = in[t].tensor;
+      // NaN in row/column 1 (early) and 2 (late), plus ties elsewhere.
+      int64_t a[2] = {1, 3}, b[2] = {2, 66};
+      if (t == 1) {
+        std::swap(a[0], a[1]);
+        std::swap(b[0], b[1]);
+      }
+      rt::StoreScalar(rt::Scalar::Float(NAN), ir::DType::kFloat32,
+                      x.ElementPtr(a));
+      rt::StoreScalar(rt::Scalar::Float(NAN), ir::DType::kFloat32,
+                      x.ElementPtr(b));
+    }
+  };
   Check(c);
 }
 

@@ -452,13 +452,12 @@ inline T ExtremumIdentity(bool is_max) {
   }
 }
 
-// The running max (or min) `a` updated with `b`; NaN wins.
+// The running max (or min) `a` updated with `b`; NaN wins (once `a` is
+// NaN no comparison with it succeeds, so it stays). One select, so that
+// lanes vectorize.
 template <bool kMax, class T>
 inline T PickExtremum(T a, T b) {
-  // Selects, not branches, so that lanes vectorize.
-  T r = (kMax ? (b > a) : (b < a)) ? b : a;
-  r = kiln::pw::IsNanT(b) ? b : r;
-  return kiln::pw::IsNanT(a) ? a : r;
+  return ((kMax ? (b > a) : (b < a)) || kiln::pw::IsNanT(b)) ? b : a;
 }
 
 template <class T>

@@ -163,6 +163,21 @@ graph(%x: i64[2], %y: i64[2]) {
       HasSubstr("nodes[0] (aten::floor_divide.default): ZeroDivisionError"));
 }
 
+TEST(InterpreterTest, EmptyIntegerDivisionNeverRaises) {
+  // As ATen: divisors are checked where a result is computed, so a zero
+  // divisor broadcast into an empty result is no error.
+  auto g = Parse(R"(
+graph(%x: i64[0, 2], %y: i64[2]) {
+  %d = aten::floor_divide.default(%x, %y) : i64[0, 2]
+  return (%d)
+})");
+  ASSERT_NE(g, nullptr);
+  auto out = RunGraph(
+      *g, {T(DType::kInt64, {0, 2}, {}), T(DType::kInt64, {2}, {2, 0})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)[0].tensor.numel(), 0);
+}
+
 TEST(InterpreterTest, ConstantsHaveTheirTypesLayout) {
   auto g = Parse(R"(
 graph(%x: f32[2, 3]) {

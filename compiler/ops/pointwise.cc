@@ -246,7 +246,9 @@ absl::Status RunTyped(KernelContext& kc, const PointwiseLowering& low) {
     }
   }
 
-  if (low.integer_divisor >= 0) {
+  // As ATen, divisors are checked only where a result is computed: an
+  // empty result never raises.
+  if (low.integer_divisor >= 0 && out.numel() > 0) {
     const Operand& d = ops[low.integer_divisor];
     bool zero = false;
     if (d.is_tensor) {

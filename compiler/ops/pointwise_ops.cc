@@ -381,9 +381,12 @@ KILN_REGISTER_OP(
               }
               return absl::OkStatus();
             }));
+// pow.Scalar's meta function sets a contiguous output whatever the
+// exponent's layout (it redispatches to Tensor_Tensor with a wrapped base).
 KILN_REGISTER_OP("aten::pow.Scalar(Scalar self, Tensor exponent) -> Tensor")
     .Pointwise(PointwiseOp(KILN_SCALAR_FN(Pow, 2), {In("self"), In("exponent")})
-                   .Allowed(kNoBool));
+                   .Allowed(kNoBool)
+                   .ContiguousOutput());
 
 KILN_REGISTER_OP("aten::maximum(Tensor self, Tensor other) -> Tensor")
     .Pointwise(Binary(KILN_SCALAR_FN(Maximum, 2)));

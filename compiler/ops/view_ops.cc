@@ -948,6 +948,25 @@ KILN_REGISTER_OP(
     .Infer(InferClone)
     .Reference(RunClone);
 
+// lift_fresh_copy(self): what a traced `torch.tensor(...)` constant becomes
+// under functionalization; a clone that keeps the layout.
+absl::StatusOr<std::vector<InferredOutput>> InferLiftFreshCopy(
+    const InferContext& ctx) {
+  const TensorType& self = ctx.tensor(0);
+  auto out = CopyOutput(self, self.dtype, self.device, Arg{});
+  if (!out.ok()) return out.status();
+  return std::vector<InferredOutput>{*std::move(out)};
+}
+
+absl::Status RunLiftFreshCopy(KernelContext& kc) {
+  return RunCopy(kc, kc.tensor(0).dtype(), Arg{});
+}
+
+KILN_REGISTER_OP("aten::lift_fresh_copy(Tensor self) -> Tensor")
+    .Category(OpCategory::kLayout)
+    .Infer(InferLiftFreshCopy)
+    .Reference(RunLiftFreshCopy);
+
 absl::StatusOr<std::vector<InferredOutput>> InferToCopy(
     const InferContext& ctx) {
   const TensorType& self = ctx.tensor(0);

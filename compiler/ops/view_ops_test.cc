@@ -515,6 +515,27 @@ TEST(ViewOpsTest, CloneKeepsOrChoosesLayout) {
   }
 }
 
+TEST(ViewOpsTest, LiftFreshCopyIsAFreshClone) {
+  ExpectConverts(One("%x: f32[3, 4]{1, 3}", "aten::lift_fresh_copy.default(%x)",
+                     "f32[3, 4]{1, 3}"));
+  ExpectError(One("%x: f32[3, 4]", "aten::lift_fresh_copy.default(%x)",
+                  "f32[3, 4]{1, 3}"),
+              "disagrees with inference");
+  for (ir::DType dt : AllDTypes()) {
+    SCOPED_TRACE(ir::ShortName(dt));
+    rt::Tensor x = Iota(dt, {2, 3});
+    auto r = RunText(WithDType(R"(graph(%x: $T[2, 3]) {
+  %y = aten::lift_fresh_copy.default(%x) : ($T[2, 3])
+  return (%y)
+})",
+                               dt),
+                     {x});
+    ASSERT_TRUE(r.status.ok()) << r.status;
+    EXPECT_EQ(r.outputs[0].ToDoubles(), x.ToDoubles());
+    EXPECT_NE(r.outputs[0].ElementPtrAtOffset(0), x.ElementPtrAtOffset(0));
+  }
+}
+
 TEST(ViewOpsTest, ToCopyConvertsLikeAten) {
   ExpectConverts(One("%x: f32[3, 4]{1, 3}",
                      "aten::_to_copy.default(%x, dtype=torch.float64)",

@@ -490,6 +490,7 @@ MANUAL_SAMPLES: Dict[str, Tuple[Sequence[torch.dtype], Callable[[torch.dtype], L
     "aten::arange.start": (FLOATS + INTS, _arange_start),
     "aten::arange.start_step": (FLOATS + INTS, _arange_start_step),
     "aten::alias.default": (KILN_DTYPES, _unary(lambda x: ((x,), {}))),
+    "aten::lift_fresh_copy.default": (KILN_DTYPES, _unary(lambda x: ((x.t() if x.dim() == 2 else x,), {}))),
     "aten::reshape.default": (KILN_DTYPES, _unary(lambda x: ((x, [-1]), {}))),
     "aten::contiguous.default": (KILN_DTYPES, _unary(lambda x: ((x.t() if x.dim() == 2 else x,), {}))),
     "aten::where.ScalarOther": (KILN_DTYPES, _where_scalar("ScalarOther")),

@@ -225,9 +225,8 @@ def test_check_graph_reports_a_difference(backend: str, kiln: KilnRun) -> None:
 
 
 def test_graph_constants_through_kiln_run(backend: str, kiln: KilnRun) -> None:
-    """Graph.constants (kiln.v1) on the C++ side: the IR conversion of
-    constants belongs to the compiler; until it lands kiln-run refuses the
-    reference, which is an expected failure here."""
+    """Graph.constants (kiln.v1) on the C++ side: a transposed tensor
+    constant with inline data, read by the IR conversion and used by a node."""
     g = torch.fx.Graph()
     x = g.placeholder("x")
     c = g.get_attr("c")
@@ -237,12 +236,7 @@ def test_graph_constants_through_kiln_run(backend: str, kiln: KilnRun) -> None:
     inputs = [make_tensor([2, 3], torch.float32, seed=5)]
     graph = export_graph(torch.fx.GraphModule(root, g), inputs)
     assert len(graph.constants) == 1
-    try:
-        check_graph(kiln, graph, inputs, backend=backend)
-    except KilnRunError as err:
-        if "reference to unknown value 'c'" in err.message:
-            pytest.xfail(f"kiln-run does not read Graph.constants yet: {err}")
-        raise
+    check_graph(kiln, graph, inputs, backend=backend)
 
 
 def test_per_process_fallback_matches_batch(backend: str, kiln: KilnRun) -> None:

@@ -131,23 +131,6 @@ TORCH_1 = torch.__version__.startswith("1.")
 #: Known differences between kiln-run and eager, with the reason. Keep it
 #: short-lived: fix the op, then delete the entry (a stale entry fails).
 EXPECTED_FAILURES: List[Expected] = [
-    # ATen's .Scalar overloads wrap a bool Scalar as an integer tensor, so on
-    # a bool tensor they give int64 (add.Scalar(b, True) is i64, while
-    # add.Tensor(b, True) is bool); Kiln infers bool.
-    *_expect(
-        [
-            "aten::add.Scalar", "aten::mul.Scalar", "aten::where.Scalar", "aten::where.ScalarOther",
-            "aten::where.ScalarSelf",
-            *[f"aten::bitwise_{n}.{o}" for n in ("and", "or", "xor") for o in ("Scalar", "Scalar_Tensor")],
-        ],
-        "bool", r"declared i64.* disagrees with inference b8", "ATen's bool Scalar promotes to int64",
-    ),
-    # Same rule: clamp_min/clamp_max(bool_tensor, True) is accepted by ATen
-    # (result int64); Kiln rejects bool operands.
-    *_expect(
-        ["aten::clamp_min.default", "aten::clamp_max.default"], "bool", r"is not supported for b8",
-        "bool tensor with a bool Scalar bound rejected",
-    ),
     # x / 1.2e-38 overflows bfloat16: ATen's CPU kernels compute floor
     # division and fmod as a - trunc(a/b)*b and get NaN (in float32 too);
     # Kiln gives +-inf / -0.0.
@@ -157,20 +140,6 @@ EXPECTED_FAILURES: List[Expected] = [
             "aten::fmod.Tensor", "aten::fmod.Scalar", "aten::remainder.Tensor", "aten::remainder.Scalar",
         ],
         "bfloat16", r"vs expected nan", "overflowing quotient: ATen gives NaN",
-    ),
-    # pow(Scalar, Tensor) on a non-contiguous exponent: ATen's result is
-    # contiguous (the base becomes a wrapped-number tensor, which leads the
-    # layout); Kiln's inference follows the exponent's strides.
-    *_expect(
-        ["aten::pow.Scalar"], ".*", r"declared .*\[10, 5\] disagrees with inference .*\{1, 10\}",
-        "output layout of pow.Scalar on a transposed exponent",
-    ),
-    # Integer division by zero: ATen checks divisors inside the kernel loop,
-    # so an empty result never raises; the interpreter checks every divisor
-    # up front (the CPU backend's kernels check in the loop, as ATen does).
-    *_expect(
-        ["aten::div.Tensor_mode", "aten::floor_divide.default", "aten::fmod.Tensor", "aten::remainder.Tensor"],
-        INTS, r"ZeroDivisionError", "integer divisor check runs on empty results", backends="interpreter",
     ),
     # native_layer_norm_backward's mean and rstd come from the forward and are
     # contiguous in every autograd graph; ATen's kernels (1.13 and 2.x, CPU

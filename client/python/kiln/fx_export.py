@@ -16,6 +16,9 @@ follows graph.proto:
   and layouts are inlined;
 * tensor constants (``get_attr`` nodes) become ``Graph.constants`` with
   their data inline (or, with ``lift_constants``, extra placeholders);
+* a Python bool given for a ``Scalar`` parameter is sent as the op receives
+  it: PyTorch 1.x's bindings pass it as the integer 0/1 (so
+  ``add.Scalar(bool_tensor, True)`` is int64 in eager), PyTorch 2 as a bool;
 * every node lists its outputs' metadata: tensors, None, SymInts (a
   ``sym`` expression; consumers get it inlined) and Python scalars (a
   ``scalar`` kind; consumers reference it).
@@ -30,6 +33,7 @@ The inverse, for tests and tools, is :func:`kiln.fx_import.import_graph`.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -129,6 +133,18 @@ _SIZE_FUNCTIONS = {
 for _name in ("sym_min", "sym_max", "sym_int"):
     if hasattr(torch, _name):
         _SIZE_FUNCTIONS.add(getattr(torch, _name))
+
+
+@functools.lru_cache(maxsize=None)
+def _bool_scalar_binds_as_int() -> bool:
+    """Whether this torch's op bindings turn a Python bool given for a
+    ``Scalar`` parameter into an integer (PyTorch 1.x checks for int first,
+    and bool is an int subclass): then the op computes with 0/1 and promotes
+    a bool tensor to int64, and the exported graph must say so."""
+    try:
+        return torch.ops.aten.add.Scalar(torch.tensor([True]), True).dtype == torch.int64
+    except RuntimeError:  # pragma: no cover - depends on the torch build
+        return False
 
 
 def _is_size_call(node: torch.fx.Node) -> bool:
@@ -548,10 +564,19 @@ class GraphExporter:
                 node,
             ) from None
         out = graph.nodes.add(name=node.name, target=target)
+        schema_args = list(node.target._schema.arguments)
+        scalar_params = {a.name for a in schema_args if isinstance(a.type, torch.NumberType)}
+
+        def bound(arg: Any, name: Optional[str]) -> Any:
+            if isinstance(arg, bool) and name in scalar_params and _bool_scalar_binds_as_int():
+                return int(arg)
+            return arg
+
         for i, arg in enumerate(node.args):
-            out.args.append(self._argument(arg, node, f"args[{i}]"))
+            name = schema_args[i].name if i < len(schema_args) else None
+            out.args.append(self._argument(bound(arg, name), node, f"args[{i}]"))
         for key, arg in node.kwargs.items():
-            out.kwargs.add(name=key).value.CopyFrom(self._argument(arg, node, f"kwargs[{key}]"))
+            out.kwargs.add(name=key).value.CopyFrom(self._argument(bound(arg, key), node, f"kwargs[{key}]"))
         if self.include_stack_traces and node.meta.get("stack_trace"):
             out.stack_trace = node.meta["stack_trace"]
         counter = [0]

@@ -255,7 +255,7 @@ def test_argument_kinds_by_hand() -> None:
     assert by_target["aten::mean.dim"].args[2].bool_value is True
     bw = by_target["aten::native_layer_norm_backward.default"]
     assert list(bw.args[7].bools.values) == [True, False, False]
-    assert [o.WhichOneof("kind") for o in bw.outputs] == ["tensor", "none", "none"]
+    assert [o.WhichOneof("value") for o in bw.outputs] == ["tensor", "none", "none"]
     # Outputs: refs, a None output of a node (kept as a ref-less none), constants.
     kinds = [o.WhichOneof("value") for o in graph.outputs]
     assert kinds == ["ref"] * 6 + ["none", "int_value", "float_value"]
@@ -410,7 +410,7 @@ def test_data_dependent_scalar_is_a_scalar_output() -> None:
     x = torch.tensor(3.0)
     graph = export_graph(_graph_module(build), [x])
     item, mul = graph.nodes
-    assert item.outputs[0].WhichOneof("kind") == "scalar" and item.outputs[0].scalar == proto.SCALAR_KIND_FLOAT
+    assert item.outputs[0].WhichOneof("value") == "scalar" and item.outputs[0].scalar == proto.SCALAR_KIND_FLOAT
     assert mul.args[1].ref.node == item.name
     assert evaluate(graph, [x])[0].item() == 9.0
     assert import_graph(graph)(x)[0].item() == 9.0
@@ -500,3 +500,29 @@ def test_op_without_results() -> None:
     assert graph.nodes[0].target == "aten::_assert_async.default" and len(graph.nodes[0].outputs) == 0
     assert_outputs_close(evaluate(graph, [x]), [-x])
     assert_outputs_close(import_graph(graph)(x), [-x])
+
+
+def test_bool_for_a_scalar_parameter_is_sent_as_the_op_receives_it() -> None:
+    """A Python bool given for a ``Scalar`` parameter: this torch's bindings
+    decide whether the op sees a bool or the integer 0/1 (PyTorch 1.x: an
+    int, so add.Scalar(bool_tensor, True) is int64). The exported argument
+    says which, so the server infers eager's dtype. A bool for a ``bool``
+    parameter stays a bool."""
+    aten = torch.ops.aten
+    x = torch.tensor([True, False])
+    g = torch.fx.Graph()
+    p = g.placeholder("x")
+    p.meta["val"] = x
+    add = g.call_function(aten.add.Scalar, (p, True))
+    add.meta["val"] = aten.add.Scalar(x, True)
+    mean = g.call_function(aten.mean.dim, (p, [0], True))
+    mean.meta["val"] = torch.zeros(1)
+    g.output((add,))
+    holder = torch.nn.Module()
+    holder.graph = g
+    graph = export_graph(holder)
+    other = graph.nodes[0].args[1]
+    as_int = aten.add.Scalar(x, True).dtype == torch.int64
+    assert other.WhichOneof("value") == ("int_value" if as_int else "bool_value")
+    assert (other.int_value if as_int else other.bool_value) == 1
+    assert graph.nodes[1].args[2].WhichOneof("value") == "bool_value"

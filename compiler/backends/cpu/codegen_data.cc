@@ -40,6 +40,13 @@ absl::StatusOr<KernelCode> EmitCat(const EmitContext& ctx) {
   const ir::Value* out = node.output(0);
   int rank = out->type().rank();
   auto dim = StaticDim(node, 1, rank);
+  // Only legacy empty inputs (all [0]): ATen ignores the dim, the result is
+  // [0] and the kernel below skips every input.
+  bool all_legacy_empty = rank == 1;
+  for (const ir::Value* v : node.arg(0).values) {
+    if (v != nullptr && v->type().rank() != 1) all_legacy_empty = false;
+  }
+  if (!dim.ok() && all_legacy_empty) dim = 0;
   if (!dim.ok()) return dim.status();
   KernelBuilder b(ctx, "cat");
   b.AddOutput(out);

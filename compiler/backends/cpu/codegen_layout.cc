@@ -23,7 +23,8 @@ std::string Kernel(const EmitContext& ctx, const KernelBuilder& b,
                       PointwiseLoop(b, b.num_tensors(), body, false), "}\n");
 }
 
-// clone, _to_copy: the input converted to the output's dtype and layout.
+// clone, _to_copy, lift_fresh_copy: the input converted to the output's dtype
+// and layout.
 absl::StatusOr<KernelCode> EmitCopy(const EmitContext& ctx) {
   const ir::Node& node = ctx.node;
   KernelBuilder b(ctx, "copy");
@@ -142,6 +143,7 @@ absl::StatusOr<KernelCode> EmitArange(const EmitContext& ctx) {
 
 KILN_REGISTER_CPU_KERNEL("aten::clone.default", EmitCopy);
 KILN_REGISTER_CPU_KERNEL("aten::_to_copy.default", EmitCopy);
+KILN_REGISTER_CPU_KERNEL("aten::lift_fresh_copy.default", EmitCopy);
 KILN_REGISTER_CPU_KERNEL("aten::copy_.default", EmitCopyInto);
 KILN_REGISTER_CPU_KERNEL("aten::zeros.default", EmitZeros);
 KILN_REGISTER_CPU_KERNEL("aten::zeros_like.default", EmitZeros);

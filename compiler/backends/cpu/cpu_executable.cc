@@ -107,6 +107,26 @@ absl::StatusOr<int64_t> ScalarAsInt(const RuntimeValue& v,
   return 0;
 }
 
+// A kernel reported a data error (an index out of range, an integer
+// division by zero). Kernels only know the error's kind; the op's
+// reference implementation, run on the same inputs, says it in ATen's words
+// ("INDICES element is out of DATA bounds, id=5 axis_dim=5"). Taken only on
+// the failure path, so its cost never shows in a successful run.
+absl::Status KernelFailure(const ir::Node& node, const std::string& where,
+                           int rc, const sym::Bindings& bindings,
+                           const ops::KernelContext::Lookup& lookup) {
+  if (node.fused() == nullptr && node.op().has_reference()) {
+    ops::KernelContext kc(node, bindings, lookup);
+    absl::Status st = node.op().reference()(kc);
+    if (!st.ok() && st.code() == absl::StatusCode::kInvalidArgument) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", st.message()));
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(where, ": ", KernelErrorMessage(rc)));
+}
+
 }  // namespace
 
 CpuExecutable::~CpuExecutable() = default;
@@ -439,8 +459,7 @@ absl::StatusOr<std::vector<RuntimeValue>> CpuExecutable::Run(
         int rc = r.fn(&args);
         if (rc != kKernelOk) {
           ReturnWorkspace(std::move(ws));
-          return absl::InvalidArgumentError(
-              absl::StrCat(r.where, ": ", KernelErrorMessage(rc)));
+          return KernelFailure(*r.node, r.where, rc, bindings, lookup);
         }
         // Outputs the kernel did not write alias an argument (copy_).
         const ir::Node& node = *r.node;

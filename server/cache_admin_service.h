@@ -1,7 +1,7 @@
 #ifndef KILN_SERVER_CACHE_ADMIN_SERVICE_H_
 #define KILN_SERVER_CACHE_ADMIN_SERVICE_H_
 
-#include "cache/store.h"
+#include "cache/artifact_cache.h"
 #include "kiln/v1/cache_admin.grpc.pb.h"
 
 namespace kiln::server {
@@ -9,11 +9,11 @@ namespace kiln::server {
 // kiln.v1.CacheAdmin: inspection and management of the artifact cache. Every
 // method answers UNIMPLEMENTED naming the feature that brings it.
 //
-// Thread safety: gRPC calls the methods concurrently. The store is owned by
+// Thread safety: gRPC calls the methods concurrently. The cache is owned by
 // KilnServer and outlives the service.
 class CacheAdminService final : public v1::CacheAdmin::Service {
  public:
-  explicit CacheAdminService(cache::Store* store) : store_(store) {}
+  explicit CacheAdminService(cache::ArtifactCache* cache) : cache_(cache) {}
 
   grpc::Status List(grpc::ServerContext* context,
                     const v1::ListRequest* request,
@@ -37,7 +37,7 @@ class CacheAdminService final : public v1::CacheAdmin::Service {
                       v1::ImportResponse* response) override;
 
  private:
-  [[maybe_unused]] cache::Store* store_;
+  [[maybe_unused]] cache::ArtifactCache* cache_;
 };
 
 }  // namespace kiln::server

@@ -69,8 +69,9 @@ v1::CapabilitiesResponse DescribeCapabilities(const ServerConfig& config,
 }
 
 CompilerService::CompilerService(const ServerConfig& config,
-                                 const std::string& store_id)
-    : capabilities_(DescribeCapabilities(config, store_id)) {}
+                                 const std::string& store_id,
+                                 cache::ArtifactCache* cache)
+    : capabilities_(DescribeCapabilities(config, store_id)), cache_(cache) {}
 
 grpc::Status CompilerService::Compile(grpc::ServerContext*,
                                       const v1::CompileRequest*,

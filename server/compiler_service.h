@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "cache/artifact_cache.h"
 #include "kiln/v1/compiler_service.grpc.pb.h"
 #include "server/config.h"
 
@@ -15,7 +16,9 @@ namespace kiln::server {
 // immutable state.
 class CompilerService final : public v1::Compiler::Service {
  public:
-  CompilerService(const ServerConfig& config, const std::string& store_id);
+  // `cache` is owned by KilnServer and outlives the service.
+  CompilerService(const ServerConfig& config, const std::string& store_id,
+                  cache::ArtifactCache* cache);
 
   grpc::Status Compile(grpc::ServerContext* context,
                        const v1::CompileRequest* request,
@@ -49,6 +52,7 @@ class CompilerService final : public v1::Compiler::Service {
   // Built once at start: the backends and limits do not change while the
   // server runs.
   v1::CapabilitiesResponse capabilities_;
+  [[maybe_unused]] cache::ArtifactCache* cache_;
 };
 
 // The capabilities of a server started with `config` on this host.

@@ -68,6 +68,26 @@ ParseResult ParseServerFlags(int argc, char** argv) {
                  "fsync the write-ahead log before acknowledging a write")
       ->envname("KILN_SYNC_WRITES");
 
+  app.add_option("--cache-max-bytes", config.cache_max_bytes,
+                 "Size budget of stored artifacts in bytes; least recently "
+                 "used ones are evicted beyond it (0 = unlimited)")
+      ->envname("KILN_CACHE_MAX_BYTES")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--compile-workers", config.compile_workers,
+                 "Threads that compile graphs (0 = one per CPU)")
+      ->envname("KILN_COMPILE_WORKERS")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--max-compile-queue", config.limits.max_compile_queue,
+                 "Most compiles queued or running at once; more get "
+                 "RESOURCE_EXHAUSTED with a retry hint")
+      ->envname("KILN_MAX_COMPILE_QUEUE")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+  app.add_option("--recompile-limit", config.limits.recompile_limit,
+                 "Most guard sets (entries) per graph and target; beyond it "
+                 "Compile answers RESOURCE_EXHAUSTED and clients run eagerly")
+      ->envname("KILN_RECOMPILE_LIMIT")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

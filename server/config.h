@@ -35,6 +35,13 @@ struct ServerConfig {
   double shutdown_timeout_s = 30;
   // fsync each acknowledged write (--sync-writes / KILN_SYNC_WRITES).
   bool sync_writes = true;
+  // Size budget of the stored artifacts in bytes; least recently used ones
+  // are evicted beyond it, 0 = unlimited (--cache-max-bytes /
+  // KILN_CACHE_MAX_BYTES).
+  int64_t cache_max_bytes = 0;
+  // Threads that compile graphs (--compile-workers / KILN_COMPILE_WORKERS);
+  // 0 = the hardware's concurrency.
+  int compile_workers = 0;
   ServerLimits limits;
 };
 

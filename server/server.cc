@@ -2,9 +2,12 @@
 
 #include <grpc/support/log.h>
 
+#include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "cache/artifact_cache.h"
 #include "cache/store.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -52,19 +55,28 @@ absl::StatusOr<std::unique_ptr<KilnServer>> KilnServer::Create(
 
   spdlog::info("kiln-server {} ({}) starting; data dir '{}'", kServerVersion,
                kProtocolVersion, config.data_dir);
-  cache::StoreOptions store_options;
-  store_options.data_dir = config.data_dir;
-  store_options.sync_writes = config.sync_writes;
-  absl::StatusOr<std::unique_ptr<cache::Store>> store =
-      cache::Store::Open(store_options);
-  if (!store.ok()) return store.status();
-  self->store_ = std::move(*store);
+  cache::ArtifactCacheOptions cache_options;
+  cache_options.store.data_dir = config.data_dir;
+  cache_options.store.sync_writes = config.sync_writes;
+  cache_options.max_bytes = config.cache_max_bytes;
+  cache_options.recompile_limit =
+      static_cast<int>(config.limits.recompile_limit);
+  cache_options.max_pending_compiles =
+      static_cast<int>(config.limits.max_compile_queue);
+  cache_options.compile_threads =
+      config.compile_workers > 0
+          ? config.compile_workers
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  absl::StatusOr<std::unique_ptr<cache::ArtifactCache>> cache =
+      cache::ArtifactCache::Create(std::move(cache_options));
+  if (!cache.ok()) return cache.status();
+  self->cache_ = std::move(*cache);
   spdlog::info("store open at '{}' (schema version {})",
-               self->store_->db_path(), cache::Store::kSchemaVersion);
+               self->cache_->store().db_path(), cache::Store::kSchemaVersion);
 
-  self->compiler_ =
-      std::make_unique<CompilerService>(config, self->store_->store_id());
-  self->admin_ = std::make_unique<CacheAdminService>(self->store_.get());
+  self->compiler_ = std::make_unique<CompilerService>(
+      config, self->cache_->store().store_id(), self->cache_.get());
+  self->admin_ = std::make_unique<CacheAdminService>(self->cache_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -118,8 +130,8 @@ absl::Status KilnServer::Shutdown(absl::Duration grace) {
     server_->Wait();
     spdlog::info("gRPC server stopped");
   }
-  if (store_ == nullptr) return absl::OkStatus();
-  absl::Status closed = store_->Close();
+  if (cache_ == nullptr) return absl::OkStatus();
+  absl::Status closed = cache_->Close();
   if (closed.ok()) spdlog::info("store closed");
   return closed;
 }

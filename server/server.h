@@ -13,7 +13,7 @@ class Server;
 }  // namespace grpc
 
 namespace kiln::cache {
-class Store;
+class ArtifactCache;
 }  // namespace kiln::cache
 
 namespace kiln::server {
@@ -21,7 +21,8 @@ namespace kiln::server {
 class CompilerService;
 class CacheAdminService;
 
-// A running kiln-server: the cache store, the gRPC services (Compiler,
+// A running kiln-server: the artifact cache (cache::ArtifactCache over its
+// RocksDB store), the gRPC services (Compiler,
 // CacheAdmin, grpc.health.v1.Health, server reflection) and their threads.
 //
 // Lifecycle: Create opens the store (failing fast when it is locked or
@@ -52,7 +53,7 @@ class KilnServer {
 
   ServerConfig config_;
   std::string address_;
-  std::unique_ptr<cache::Store> store_;
+  std::unique_ptr<cache::ArtifactCache> cache_;
   std::unique_ptr<CompilerService> compiler_;
   std::unique_ptr<CacheAdminService> admin_;
   std::unique_ptr<grpc::Server> server_;

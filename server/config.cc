@@ -88,6 +88,29 @@ ParseResult ParseServerFlags(int argc, char** argv) {
       ->envname("KILN_RECOMPILE_LIMIT")
       ->check(CLI::Range(int64_t{1}, int64_t{1024}));
 
+  app.add_option("--allow-client-shm", config.allow_client_shm,
+                 "Let same-host clients pass tensors through registered "
+                 "shared memory")
+      ->envname("KILN_ALLOW_CLIENT_SHM");
+  app.add_option("--tls-cert", config.tls_cert,
+                 "TLS certificate chain (PEM); with --tls-key the server "
+                 "speaks TLS only")
+      ->envname("KILN_TLS_CERT");
+  app.add_option("--tls-key", config.tls_key, "TLS private key (PEM)")
+      ->envname("KILN_TLS_KEY");
+  app.add_option("--tls-client-ca", config.tls_client_ca,
+                 "CA (PEM) that client certificates must be signed by "
+                 "(mutual TLS)")
+      ->envname("KILN_TLS_CLIENT_CA");
+  app.add_option("--token-file", config.token_file,
+                 "Bearer tokens and their roles (client or admin); calls "
+                 "without a valid token get UNAUTHENTICATED")
+      ->envname("KILN_TOKEN_FILE");
+  app.add_option("--metrics-listen", config.metrics_listen,
+                 "Serve Prometheus metrics over HTTP on HOST:PORT (off when "
+                 "empty)")
+      ->envname("KILN_METRICS_LISTEN");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -42,6 +42,22 @@ struct ServerConfig {
   // Threads that compile graphs (--compile-workers / KILN_COMPILE_WORKERS);
   // 0 = the hardware's concurrency.
   int compile_workers = 0;
+  // Let same-host clients register shared-memory regions and pass tensors
+  // by offset (--allow-client-shm / KILN_ALLOW_CLIENT_SHM). Off by default.
+  bool allow_client_shm = false;
+  // TLS: the server's certificate chain and private key (PEM files); both
+  // or neither (--tls-cert, --tls-key / KILN_TLS_CERT, KILN_TLS_KEY).
+  std::string tls_cert;
+  std::string tls_key;
+  // Mutual TLS: clients must present a certificate signed by this CA (PEM)
+  // (--tls-client-ca / KILN_TLS_CLIENT_CA). Needs --tls-cert.
+  std::string tls_client_ca;
+  // Bearer tokens with their roles (--token-file / KILN_TOKEN_FILE): empty
+  // = no authentication.
+  std::string token_file;
+  // Prometheus metrics over HTTP on this address (--metrics-listen /
+  // KILN_METRICS_LISTEN, e.g. 127.0.0.1:9464); empty = off.
+  std::string metrics_listen;
   ServerLimits limits;
 };
 

@@ -747,8 +747,13 @@ absl::StatusOr<GetOrCompileResult> ArtifactCache::GetOrCompile(
 }
 
 absl::StatusOr<std::optional<ArtifactHandle>> ArtifactCache::ReadArtifact(
-    std::string_view artifact_key) {
-  return impl_->ReadArtifact(artifact_key);
+    std::string_view artifact_key, const ReadArtifactOptions& options) {
+  return impl_->ReadArtifact(artifact_key, options);
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<ImportOutcome>>>
+ArtifactCache::Import(std::vector<ImportEntry> entries) {
+  return impl_->Import(std::move(entries));
 }
 
 std::optional<v1::ArtifactInfo> ArtifactCache::GetInfo(

@@ -174,6 +174,36 @@ struct LookupOptions {
   std::string client_id;
 };
 
+struct ReadArtifactOptions {
+  // Count the read as a use (last-used time). Off for tooling that only
+  // inspects or copies artifacts (CacheAdmin Get and Export).
+  bool touch = true;
+};
+
+// An entry exported by another cache (CacheAdmin.Import), with what its
+// source knew about it.
+struct ImportEntry {
+  // Must equal ArtifactKey() of the parts below, with this cache's compiler
+  // version and salt.
+  std::string artifact_key;
+  std::string graph_digest;
+  // Resolved for this cache's compiler version and salt.
+  std::string target;
+  std::shared_ptr<const GuardSet> guards;
+  v1::OutputSpec output_spec;
+  std::string payload;
+  // Kept as the source had them (a creation time of 0 or less means now).
+  int64_t created_unix_ms = 0;
+  int64_t compile_time_us = 0;
+  std::string producing_client;
+};
+
+enum class ImportOutcome {
+  kImported,
+  // An artifact of the same key was stored already; it is left unchanged.
+  kAlreadyPresent,
+};
+
 // True for the status GetOrCompile returns when a graph already has
 // recompile_limit entries on a target: the client should run eagerly.
 // (Other RESOURCE_EXHAUSTED statuses mean the store or queue is full.)
@@ -235,7 +265,21 @@ class ArtifactCache {
   // for an unknown key. DATA_LOSS when it fails its checksum (it is then
   // removed with its entry and counted).
   absl::StatusOr<std::optional<ArtifactHandle>> ReadArtifact(
-      std::string_view artifact_key);
+      std::string_view artifact_key, const ReadArtifactOptions& options = {});
+
+  // Adds entries exported by another cache, all in one atomic write with
+  // the evictions that make room (as a compile's write would). One outcome
+  // per entry, in order: kImported; kAlreadyPresent; or that entry's own
+  // error -- INVALID_ARGUMENT for an entry that is malformed or whose key
+  // does not match its parts, the recompile-limit status (IsRecompileLimit)
+  // when its graph already has that many entries on its target, or
+  // RESOURCE_EXHAUSTED for an artifact larger than the hard size limit. An
+  // entry goes into its graph's list by creation time (newest first), keeps
+  // its creation time, compile time and producing client, and starts its
+  // use here: last used now, no hits. The call fails as a whole, storing
+  // nothing, for store errors, the hard size limit, or a closed cache.
+  absl::StatusOr<std::vector<absl::StatusOr<ImportOutcome>>> Import(
+      std::vector<ImportEntry> entries);
 
   // What the cache knows about one artifact / all of them.
   std::optional<v1::ArtifactInfo> GetInfo(std::string_view artifact_key) const;

@@ -331,7 +331,7 @@ absl::StatusOr<std::shared_ptr<const std::string>> CacheImpl::ReadPayload(
 }
 
 absl::StatusOr<std::optional<ArtifactHandle>> CacheImpl::ReadArtifact(
-    std::string_view artifact_key) {
+    std::string_view artifact_key, const ReadArtifactOptions& options) {
   if (!IsHexDigest(artifact_key)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "artifact_key: expected 64 lowercase hex characters, got '",
@@ -350,8 +350,10 @@ absl::StatusOr<std::optional<ArtifactHandle>> CacheImpl::ReadArtifact(
     }
     return payload.status();
   }
-  entry->last_used_unix_ms.store(NowMs(), std::memory_order_relaxed);
-  MarkUsageDirty(entry);
+  if (options.touch) {
+    entry->last_used_unix_ms.store(NowMs(), std::memory_order_relaxed);
+    MarkUsageDirty(entry);
+  }
   return std::optional<ArtifactHandle>(MakeHandle(entry, *payload));
 }
 

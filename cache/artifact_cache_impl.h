@@ -7,6 +7,7 @@
 //   artifact_cache_lookup.cc   Lookup, Explain, wobbled dims
 //   artifact_cache_compile.cc  GetOrCompile (single flight), ReadArtifact
 //   artifact_cache_write.cc    inserting entries, eviction, removal
+//   artifact_cache_import.cc   entries exported by another cache
 
 #include <atomic>
 #include <condition_variable>
@@ -185,6 +186,7 @@ bool MergeHints(std::vector<v1::DynamicDimHint>& into,
 
 // Why entries leave the cache (logged and counted).
 enum class RemovalReason { kBudget, kEvictRequest, kCorrupt, kReplaced };
+const char* RemovalReasonName(RemovalReason reason);
 
 class CacheImpl {
  public:
@@ -203,7 +205,9 @@ class CacheImpl {
       const CompileKey& key, CompileFn compile,
       const GetOrCompileOptions& options);
   absl::StatusOr<std::optional<ArtifactHandle>> ReadArtifact(
-      std::string_view artifact_key);
+      std::string_view artifact_key, const ReadArtifactOptions& options);
+  absl::StatusOr<std::vector<absl::StatusOr<ImportOutcome>>> Import(
+      std::vector<ImportEntry> entries);
   std::optional<v1::ArtifactInfo> GetInfo(std::string_view artifact_key) const;
   std::vector<v1::ArtifactInfo> ListArtifacts() const;
   std::optional<v1::GetResponse> Describe(std::string_view artifact_key) const;
@@ -293,7 +297,7 @@ class CacheImpl {
   // index, `added` in.
   void PublishLocked(const StagedLists& staged,
                      const std::vector<std::shared_ptr<CacheEntry>>& gone,
-                     const std::shared_ptr<CacheEntry>& added)
+                     const std::vector<std::shared_ptr<CacheEntry>>& added)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Picks and claims least recently used unpinned entries until `need`
   // bytes would be freed (or none are left to claim).

@@ -874,6 +874,192 @@ TEST_F(ArtifactCacheTest, EvictRequests) {
   EXPECT_EQ(cache_->Stats().evictions(), 4);
 }
 
+// What Export would carry for `handle`: its parts and metadata.
+ImportEntry ExportOf(const ArtifactHandle& handle,
+                     const v1::ArtifactInfo& info) {
+  ImportEntry e;
+  e.artifact_key = handle.artifact_key();
+  e.graph_digest = handle.graph_digest();
+  e.target = handle.target();
+  e.guards = handle.guards();
+  e.output_spec = handle.output_spec();
+  e.payload = handle.payload();
+  e.created_unix_ms = info.created_unix_ms();
+  e.compile_time_us = info.compile_time_us();
+  e.producing_client = info.producing_client();
+  return e;
+}
+
+TEST_F(ArtifactCacheTest, ReadArtifactWithoutTouchKeepsLastUsed) {
+  Open();
+  Compiler compiler;
+  absl::StatusOr<GetOrCompileResult> r = Get(1, Static(3, 4), compiler);
+  ASSERT_TRUE(r.ok());
+  const std::string key = r->artifact.artifact_key();
+  const int64_t created = cache_->GetInfo(key)->last_used_unix_ms();
+  now_ms_ += 5'000;
+  auto read = cache_->ReadArtifact(key, {.touch = false});
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->payload(), r->artifact.payload());
+  EXPECT_EQ(cache_->GetInfo(key)->last_used_unix_ms(), created);
+  read = cache_->ReadArtifact(key);
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ(cache_->GetInfo(key)->last_used_unix_ms(), created + 5'000);
+}
+
+TEST_F(ArtifactCacheTest, ImportAddsEntriesIdempotentlyInCreationOrder) {
+  // A source cache with three entries of graph 1 and one of graph 2.
+  Open();
+  Compiler compiler;
+  std::vector<ImportEntry> exported;
+  for (int i = 0; i < 4; ++i) {
+    now_ms_ += 1'000;
+    absl::StatusOr<GetOrCompileResult> r =
+        Get(i < 3 ? 1 : 2, Static(3 + i, 4), compiler, {.client_id = "src"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    exported.push_back(
+        ExportOf(r->artifact, *cache_->GetInfo(r->artifact.artifact_key())));
+  }
+  cache_.reset();
+  fs::remove_all(dir_);
+
+  // The destination has one of graph 1's entries already, made later.
+  Open();
+  now_ms_ += 60'000;
+  std::vector<ImportEntry> batch = exported;
+  std::swap(batch[0], batch[2]);  // order in the bundle does not matter
+  auto first = cache_->Import({exported[1]});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ(*(*first)[0], ImportOutcome::kImported);
+  auto outcomes = cache_->Import(batch);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  ASSERT_EQ(outcomes->size(), 4u);
+  int imported = 0, present = 0;
+  for (const auto& o : *outcomes) {
+    ASSERT_TRUE(o.ok()) << o.status();
+    (*o == ImportOutcome::kImported ? imported : present)++;
+  }
+  EXPECT_EQ(imported, 3);
+  EXPECT_EQ(present, 1);
+
+  // Entries keep their source's identity and creation; use starts now.
+  for (const ImportEntry& e : exported) {
+    std::optional<v1::ArtifactInfo> info = cache_->GetInfo(e.artifact_key);
+    ASSERT_TRUE(info.has_value());
+    EXPECT_EQ(info->created_unix_ms(), e.created_unix_ms);
+    EXPECT_EQ(info->producing_client(), "src");
+    EXPECT_EQ(info->hit_count(), 0);
+    EXPECT_EQ(info->last_used_unix_ms(), now_ms_.load());
+    auto read = cache_->ReadArtifact(e.artifact_key);
+    ASSERT_TRUE(read.ok() && read->has_value());
+    EXPECT_EQ((*read)->payload(), e.payload);
+  }
+  // Newest first, as on the source: entry 2 was made last.
+  v1::LookupResponse hit = Lookup(1, Call(5, 4));
+  ASSERT_TRUE(hit.has_hit());
+  EXPECT_EQ(hit.hit().artifact_key(), exported[2].artifact_key);
+  EXPECT_EQ(hit.hit().entry_index(), 0);
+  EXPECT_EQ(cache_->GetInfo(exported[0].artifact_key)->entry_index(), 2);
+  EXPECT_EQ(cache_->Stats().entries(), 4);
+
+  // Importing again changes nothing, and everything survives a reopen.
+  outcomes = cache_->Import(exported);
+  ASSERT_TRUE(outcomes.ok());
+  for (const auto& o : *outcomes) EXPECT_EQ(*o, ImportOutcome::kAlreadyPresent);
+  Open();
+  EXPECT_EQ(cache_->Stats().entries(), 4);
+  EXPECT_TRUE(Lookup(2, Call(6, 4)).has_hit());
+}
+
+TEST_F(ArtifactCacheTest, ImportRefusesBadEntriesOneByOne) {
+  options_.recompile_limit = 2;
+  Open();
+  Compiler compiler;
+  std::vector<ImportEntry> exported;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<GetOrCompileResult> r =
+        Get(i == 2 ? 2 : 1, Static(3 + i, 4), compiler);
+    ASSERT_TRUE(r.ok()) << r.status();
+    exported.push_back(
+        ExportOf(r->artifact, *cache_->GetInfo(r->artifact.artifact_key())));
+  }
+  // A third entry for graph 1, made elsewhere.
+  ImportEntry third = exported[0];
+  third.guards = Static(9, 4);
+  third.artifact_key =
+      ArtifactKey({third.graph_digest, third.guards->digest(), third.target,
+                   kCompilerVersion, kDefaultSalt});
+  ImportEntry wrong_key = exported[2];
+  wrong_key.graph_digest = GraphId(7);
+  ImportEntry other_salt = exported[2];
+  other_salt.target =
+      ResolveTarget("cpu-x86_64-avx2", {}, kCompilerVersion, kDefaultSalt + 1);
+  cache_.reset();
+  fs::remove_all(dir_);
+  Open();
+
+  auto outcomes = cache_->Import(
+      {exported[0], exported[1], third, wrong_key, other_salt, exported[2]});
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  ASSERT_EQ(outcomes->size(), 6u);
+  EXPECT_TRUE((*outcomes)[0].ok());
+  EXPECT_TRUE((*outcomes)[1].ok());
+  EXPECT_TRUE(IsRecompileLimit((*outcomes)[2].status()));
+  EXPECT_EQ((*outcomes)[3].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT((*outcomes)[3].status().message(),
+              HasSubstr("does not match its graph digest"));
+  EXPECT_EQ((*outcomes)[4].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT((*outcomes)[4].status().message(), HasSubstr("target"));
+  ASSERT_TRUE((*outcomes)[5].ok());
+  EXPECT_EQ(*(*outcomes)[5], ImportOutcome::kImported);
+  EXPECT_EQ(cache_->Stats().entries(), 3);
+  EXPECT_FALSE(cache_->GetInfo(third.artifact_key).has_value());
+}
+
+TEST_F(ArtifactCacheTest, ImportEvictsLeastRecentlyUsedOverBudget) {
+  Open();
+  Compiler compiler;
+  compiler.size = 4000;  // incompressible
+  std::vector<ImportEntry> exported;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<GetOrCompileResult> r = Get(i, Static(3, 4), compiler);
+    ASSERT_TRUE(r.ok()) << r.status();
+    exported.push_back(
+        ExportOf(r->artifact, *cache_->GetInfo(r->artifact.artifact_key())));
+  }
+  const int64_t one = cache_->GetInfo(exported[0].artifact_key)->size_bytes();
+  cache_.reset();
+  fs::remove_all(dir_);
+
+  // Room for two: the destination's own old entry makes way.
+  options_.max_bytes = 2 * one + one / 2;
+  options_.hard_max_bytes = options_.max_bytes;
+  Open();
+  absl::StatusOr<GetOrCompileResult> own = Get(9, Static(3, 4), compiler);
+  ASSERT_TRUE(own.ok());
+  const std::string own_key = own->artifact.artifact_key();
+  own->artifact = ArtifactHandle();  // unpinned, so it can be evicted
+  now_ms_ += 1'000;
+  auto outcomes = cache_->Import({exported[0], exported[1]});
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  EXPECT_FALSE(cache_->GetInfo(own_key).has_value());
+  EXPECT_TRUE(cache_->GetInfo(exported[0].artifact_key).has_value());
+  EXPECT_TRUE(cache_->GetInfo(exported[1].artifact_key).has_value());
+  EXPECT_EQ(cache_->Stats().evictions(), 1);
+  EXPECT_LE(cache_->Stats().bytes(), options_.max_bytes);
+
+  // With both pinned, a third would pass the hard limit: the import fails
+  // as a whole and stores nothing.
+  auto pin0 = cache_->ReadArtifact(exported[0].artifact_key);
+  auto pin1 = cache_->ReadArtifact(exported[1].artifact_key);
+  ASSERT_TRUE(pin0.ok() && pin1.ok());
+  auto refused = cache_->Import({exported[2]});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(cache_->Stats().entries(), 2);
+  EXPECT_FALSE(cache_->GetInfo(exported[2].artifact_key).has_value());
+}
+
 TEST_F(ArtifactCacheTest, UsageIsWrittenBackInTheBackground) {
   options_.usage_flush_interval = absl::Milliseconds(1);
   SyncPointGuard sync;

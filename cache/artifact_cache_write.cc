@@ -8,14 +8,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "cache/artifact_cache_impl.h"
+#include "cache/entry_filter.h"
 #include "cache/keys.h"
 #include "cache/sync_point.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln::cache::internal {
-namespace {
-
-const char* ReasonName(RemovalReason reason) {
+const char* RemovalReasonName(RemovalReason reason) {
   switch (reason) {
     case RemovalReason::kBudget:
       return "over the size budget";
@@ -28,8 +27,6 @@ const char* ReasonName(RemovalReason reason) {
   }
   return "?";
 }
-
-}  // namespace
 
 std::shared_ptr<EntryList> CacheImpl::StagedList(
     StagedLists& staged, const std::string& graph_digest,
@@ -77,7 +74,7 @@ void CacheImpl::WriteLists(const StagedLists& staged, Store::Batch& batch) {
 void CacheImpl::PublishLocked(
     const StagedLists& staged,
     const std::vector<std::shared_ptr<CacheEntry>>& gone,
-    const std::shared_ptr<CacheEntry>& added) {
+    const std::vector<std::shared_ptr<CacheEntry>>& added) {
   absl::MutexLock lock(&index_mu_);
   for (const auto& [record_key, list] : staged) {
     GraphState& graph = graphs_[list->graph_digest];
@@ -101,7 +98,7 @@ void CacheImpl::PublishLocked(
     auto it = by_key_.find(e->artifact_key);
     if (it != by_key_.end() && it->second == e) by_key_.erase(it);
   }
-  if (added != nullptr) by_key_[added->artifact_key] = added;
+  for (const auto& e : added) by_key_[e->artifact_key] = e;
 }
 
 std::vector<std::shared_ptr<CacheEntry>> CacheImpl::ClaimVictimsLocked(
@@ -146,7 +143,7 @@ void CacheImpl::LogRemoval(const CacheEntry& e, RemovalReason reason) const {
               "artifact cache: removed artifact_key={} ({}): {} bytes, "
               "graph_digest={} guards_digest={} target={} created={} "
               "last_used={} hits={}",
-              e.artifact_key, ReasonName(reason), e.stored_bytes,
+              e.artifact_key, RemovalReasonName(reason), e.stored_bytes,
               e.graph_digest, e.guards_digest, e.target, e.created_unix_ms,
               e.last_used_unix_ms.load(), e.hit_count.load());
 }
@@ -172,7 +169,7 @@ absl::Status CacheImpl::RemoveLocked(
                   s.ToString());
     return s;
   }
-  PublishLocked(staged, gone, nullptr);
+  PublishLocked(staged, gone, {});
   for (const auto& e : gone) {
     total_bytes_ -= e->stored_bytes;
     payloads_.Erase(e->artifact_key);
@@ -368,7 +365,7 @@ absl::StatusOr<std::pair<ArtifactHandle, int>> CacheImpl::Insert(
   }
   std::vector<std::shared_ptr<CacheEntry>> gone = victims;
   if (existing != nullptr) gone.push_back(existing);
-  PublishLocked(staged, gone, entry);
+  PublishLocked(staged, gone, {entry});
   total_bytes_ = projected;
   total_bytes_seen_.store(total_bytes_);
   if (existing != nullptr) payloads_.Erase(existing->artifact_key);
@@ -418,7 +415,11 @@ absl::StatusOr<v1::EvictResponse> CacheImpl::Evict(
     }
     case v1::EvictRequest::kOlderThanS: {
       if (request.older_than_s() < 0) {
-        return absl::InvalidArgumentError("older_than_s: must be >= 0");
+        return absl::InvalidArgumentError(absl::StrCat(
+            "older_than_s: must be >= 0, got ", request.older_than_s()));
+      }
+      if (request.older_than_s() > (int64_t{1} << 40)) {
+        return absl::InvalidArgumentError("older_than_s: too large");
       }
       int64_t cutoff = now_ms - request.older_than_s() * 1000;
       selected = [cutoff](const CacheEntry& e) {
@@ -433,31 +434,13 @@ absl::StatusOr<v1::EvictResponse> CacheImpl::Evict(
       selected = [](const CacheEntry&) { return true; };
       break;
     case v1::EvictRequest::kFilter: {
-      const v1::EntryFilter& f = request.filter();
-      if ((f.has_min_age_s() && f.min_age_s() < 0) ||
-          (f.has_max_age_s() && f.max_age_s() < 0) ||
-          (f.has_min_bytes() && f.min_bytes() < 0) ||
-          (f.has_max_bytes() && f.max_bytes() < 0)) {
-        return absl::InvalidArgumentError(
-            "filter: ages and sizes must not be negative");
+      if (absl::Status s = ValidateEntryFilter(request.filter(), "filter");
+          !s.ok()) {
+        return s;
       }
-      if ((f.has_min_age_s() && f.has_max_age_s() &&
-           f.min_age_s() > f.max_age_s()) ||
-          (f.has_min_bytes() && f.has_max_bytes() &&
-           f.min_bytes() > f.max_bytes())) {
-        return absl::InvalidArgumentError("filter: min must not exceed max");
-      }
+      v1::EntryFilter f = request.filter();
       selected = [f, now_ms](const CacheEntry& e) {
-        int64_t age_ms = now_ms - e.last_used_unix_ms.load();
-        return (f.graph_digest().empty() ||
-                f.graph_digest() == e.graph_digest) &&
-               (f.target().empty() || f.target() == e.target) &&
-               (!f.has_min_age_s() || age_ms >= f.min_age_s() * 1000) &&
-               (!f.has_max_age_s() || age_ms <= f.max_age_s() * 1000) &&
-               (!f.has_min_bytes() || e.stored_bytes >= f.min_bytes()) &&
-               (!f.has_max_bytes() || e.stored_bytes <= f.max_bytes()) &&
-               (f.producing_client().empty() ||
-                f.producing_client() == e.producing_client);
+        return EntryFilterMatches(f, e.ToInfo(0), now_ms);
       };
       break;
     }

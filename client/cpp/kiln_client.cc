@@ -61,13 +61,10 @@ absl::StatusOr<std::unique_ptr<KilnClient>> KilnClient::Create(
     return absl::InvalidArgumentError("timeout must be positive");
   }
   std::unique_ptr<KilnClient> client(new KilnClient(std::move(options)));
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(
-      static_cast<int>(client->options_.max_message_bytes));
-  args.SetMaxSendMessageSize(
-      static_cast<int>(client->options_.max_message_bytes));
-  client->channel_ = grpc::CreateCustomChannel(
-      client->options_.server, grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      CreateChannel(client->options_);
+  if (!channel.ok()) return channel.status();
+  client->channel_ = *std::move(channel);
   client->compiler_ = v1::Compiler::NewStub(client->channel_);
   client->admin_ = v1::CacheAdmin::NewStub(client->channel_);
   client->health_ = grpc::health::v1::Health::NewStub(client->channel_);

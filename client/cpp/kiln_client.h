@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/cpp/channel.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "kiln/v1/cache_admin.grpc.pb.h"
 #include "kiln/v1/compiler_service.grpc.pb.h"
@@ -18,14 +19,11 @@ class ClientContext;
 
 namespace kiln::client {
 
-// How to reach a kiln-server.
-struct ClientOptions {
-  // HOST:PORT (or unix:/path) of the server.
-  std::string server = "127.0.0.1:50051";
+// How to reach a kiln-server: the channel (address, TLS, bearer token,
+// message size; see channel.h) and the deadline of each call.
+struct ClientOptions : ChannelOptions {
   // Deadline of each call.
   absl::Duration timeout = absl::Seconds(10);
-  // Largest message sent or received.
-  int64_t max_message_bytes = int64_t{64} << 20;
 };
 
 // The server's health as grpc.health.v1 reports it.

@@ -11,20 +11,31 @@ namespace kiln::rt {
 absl::StatusOr<Tensor> TensorFromProto(const v1::Tensor& proto,
                                        std::string_view path_view) {
   const std::string path(path_view);
-  auto dtype = ir::DTypeFromProto(proto.dtype(), absl::StrCat(path, ".dtype"));
-  if (!dtype.ok()) return dtype.status();
-  if (proto.sizes_size() != proto.strides_size()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: %d sizes but %d strides", path, proto.sizes_size(),
-                        proto.strides_size()));
-  }
   if (proto.data_case() != v1::Tensor::kRaw) {
+    auto dtype =
+        ir::DTypeFromProto(proto.dtype(), absl::StrCat(path, ".dtype"));
+    if (!dtype.ok()) return dtype.status();
     if (proto.data_case() == v1::Tensor::DATA_NOT_SET) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": tensor data is not set"));
     }
     return absl::UnimplementedError(
         absl::StrCat(path, ": only inline (raw) tensor data is supported"));
+  }
+  return TensorFromBytes(proto, proto.raw(), path, "raw");
+}
+
+absl::StatusOr<Tensor> TensorFromBytes(const v1::Tensor& proto,
+                                       std::string_view raw,
+                                       std::string_view path_view,
+                                       std::string_view data_field) {
+  const std::string path(path_view);
+  auto dtype = ir::DTypeFromProto(proto.dtype(), absl::StrCat(path, ".dtype"));
+  if (!dtype.ok()) return dtype.status();
+  if (proto.sizes_size() != proto.strides_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %d sizes but %d strides", path, proto.sizes_size(),
+                        proto.strides_size()));
   }
   std::vector<int64_t> sizes(proto.sizes().begin(), proto.sizes().end());
   std::vector<int64_t> strides(proto.strides().begin(), proto.strides().end());
@@ -33,12 +44,11 @@ absl::StatusOr<Tensor> TensorFromProto(const v1::Tensor& proto,
     return absl::Status(t.status().code(),
                         absl::StrCat(path, ": ", t.status().message()));
   }
-  const std::string& raw = proto.raw();
   int64_t es = ir::ElementSize(*dtype);
   if (static_cast<int64_t>(raw.size()) != t->numel() * es) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s.raw: %d bytes, expected %d (%d elements of %d bytes)", path,
-        raw.size(), t->numel() * es, t->numel(), es));
+        "%s.%s: %d bytes, expected %d (%d elements of %d bytes)", path,
+        std::string(data_field), raw.size(), t->numel() * es, t->numel(), es));
   }
   int64_t i = 0;
   absl::Status st = absl::OkStatus();
@@ -46,9 +56,9 @@ absl::StatusOr<Tensor> TensorFromProto(const v1::Tensor& proto,
     const char* src = raw.data() + i * es;
     if (*dtype == ir::DType::kBool && static_cast<uint8_t>(*src) > 1 &&
         st.ok()) {
-      st = absl::InvalidArgumentError(
-          absl::StrFormat("%s.raw: bool element %d is %d, not 0 or 1", path, i,
-                          static_cast<uint8_t>(*src)));
+      st = absl::InvalidArgumentError(absl::StrFormat(
+          "%s.%s: bool element %d is %d, not 0 or 1", path,
+          std::string(data_field), i, static_cast<uint8_t>(*src)));
     }
     std::memcpy(t->ElementPtr(idx), src, es);
     ++i;

@@ -3,8 +3,9 @@
 // The wire data is the tensor's elements in row-major order of its sizes;
 // `strides` and `storage_offset` describe the layout the sender holds, which
 // TensorFromProto reconstructs (a storage just large enough, elements
-// scattered into it). Only inline (`raw`) data is handled here; shared
-// memory and chunked transports belong to the server. Pure functions.
+// scattered into it). TensorFromProto reads inline (`raw`) data; the
+// server's transports (shared memory, chunked streams) hand their bytes to
+// TensorFromBytes. Pure functions.
 #ifndef KILN_COMPILER_RUNTIME_TENSOR_PROTO_H_
 #define KILN_COMPILER_RUNTIME_TENSOR_PROTO_H_
 
@@ -21,6 +22,14 @@ namespace kiln::rt {
 // chunked data. Bool bytes other than 0 and 1 are INVALID_ARGUMENT.
 absl::StatusOr<Tensor> TensorFromProto(const v1::Tensor& proto,
                                        std::string_view path);
+
+// The same with the data bytes given apart from `proto` (whose `data` field
+// is ignored): `bytes` are the elements in row-major order. `data_field`
+// names the data in errors ("raw", "shm", "chunked").
+absl::StatusOr<Tensor> TensorFromBytes(const v1::Tensor& proto,
+                                       std::string_view bytes,
+                                       std::string_view path,
+                                       std::string_view data_field);
 
 // Writes sizes, strides, offset and the row-major data (`raw`). The device
 // is CPU.

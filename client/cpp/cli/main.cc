@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/time/time.h"
+#include "client/cpp/channel_flags.h"
 #include "client/cpp/cli/commands.h"
 #include "client/cpp/kiln_client.h"
 #include "kiln/version.h"
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--json", options.json, "Print machine-readable JSON");
+  kiln::client::ClientOptions client_options;
+  kiln::client::AddChannelFlags(app, client_options);
 
   CLI::App* status = app.add_subcommand(
       "status", "Show the server's health, version, backends and limits");
@@ -48,7 +51,6 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  kiln::client::ClientOptions client_options;
   client_options.server = options.server;
   client_options.timeout = absl::Seconds(options.timeout_s);
   auto client = kiln::client::KilnClient::Create(client_options);

@@ -107,9 +107,18 @@ ParseResult ParseServerFlags(int argc, char** argv) {
                  "without a valid token get UNAUTHENTICATED")
       ->envname("KILN_TOKEN_FILE");
   app.add_option("--metrics-listen", config.metrics_listen,
-                 "Serve Prometheus metrics over HTTP on HOST:PORT (off when "
-                 "empty)")
-      ->envname("KILN_METRICS_LISTEN");
+                 "Serve Prometheus metrics over HTTP on HOST:PORT at /metrics "
+                 "(off when empty)")
+      ->envname("KILN_METRICS_LISTEN")
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            if (v.empty()) return std::string();
+            if (v.rfind("unix:", 0) == 0) {
+              return std::string("expected HOST:PORT, e.g. 127.0.0.1:9464");
+            }
+            return ValidateListen(v);
+          },
+          "HOST:PORT"));
 
   try {
     app.parse(argc, argv);

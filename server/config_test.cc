@@ -19,9 +19,11 @@ ParseResult Parse(std::vector<std::string> args) {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* v : {"KILN_LISTEN", "KILN_DATA_DIR", "KILN_LOG_FORMAT",
-                          "KILN_LOG_LEVEL", "KILN_MAX_MESSAGE_BYTES",
-                          "KILN_SHUTDOWN_TIMEOUT", "KILN_SYNC_WRITES"}) {
+    for (const char* v :
+         {"KILN_LISTEN", "KILN_DATA_DIR", "KILN_LOG_FORMAT", "KILN_LOG_LEVEL",
+          "KILN_MAX_MESSAGE_BYTES", "KILN_SHUTDOWN_TIMEOUT", "KILN_SYNC_WRITES",
+          "KILN_TLS_CERT", "KILN_TLS_KEY", "KILN_TLS_CLIENT_CA",
+          "KILN_TOKEN_FILE", "KILN_METRICS_LISTEN"}) {
       unsetenv(v);
     }
   }
@@ -91,6 +93,35 @@ TEST_F(ConfigTest, BadValuesExitWithUsageError) {
   ParseResult r = Parse({});
   ASSERT_TRUE(std::holds_alternative<ExitNow>(r));
   EXPECT_EQ(std::get<ExitNow>(r).code, 2);
+}
+
+TEST_F(ConfigTest, SecurityAndMetricsFlagsFromFlagsAndEnvironment) {
+  setenv("KILN_TLS_CLIENT_CA", "/env/ca.pem", 1);
+  setenv("KILN_TOKEN_FILE", "/env/tokens", 1);
+  setenv("KILN_METRICS_LISTEN", "0.0.0.0:9464", 1);
+  ParseResult r = Parse({"--tls-cert=/x/cert.pem", "--tls-key", "/x/key.pem",
+                         "--token-file=/x/tokens"});
+  ASSERT_TRUE(std::holds_alternative<ServerConfig>(r));
+  const ServerConfig& c = std::get<ServerConfig>(r);
+  EXPECT_EQ(c.tls_cert, "/x/cert.pem");
+  EXPECT_EQ(c.tls_key, "/x/key.pem");
+  EXPECT_EQ(c.tls_client_ca, "/env/ca.pem");
+  EXPECT_EQ(c.token_file, "/x/tokens");
+  EXPECT_EQ(c.metrics_listen, "0.0.0.0:9464");
+}
+
+TEST_F(ConfigTest, MetricsListenIsHostPortOrEmpty) {
+  for (const char* bad : {"--metrics-listen=9464", "--metrics-listen=unix:/m",
+                          "--metrics-listen=127.0.0.1:http",
+                          "--metrics-listen=127.0.0.1:70000"}) {
+    ParseResult r = Parse({bad});
+    ASSERT_TRUE(std::holds_alternative<ExitNow>(r)) << bad;
+    EXPECT_EQ(std::get<ExitNow>(r).code, 2) << bad;
+  }
+  for (const char* good :
+       {"--metrics-listen=[::1]:0", "--metrics-listen=127.0.0.1:9464"}) {
+    EXPECT_TRUE(std::holds_alternative<ServerConfig>(Parse({good}))) << good;
+  }
 }
 
 TEST_F(ConfigTest, HelpAndVersionExitZero) {

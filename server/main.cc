@@ -8,8 +8,10 @@
 #include <variant>
 
 #include "absl/time/time.h"
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/logging.h"
+#include "server/request_log.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -26,6 +28,15 @@ int main(int argc, char** argv) {
     std::cerr << "kiln-server: error: " << s.message() << "\n";
     return 2;
   }
+  if (absl::Status s = kiln::server::SetupRequestLog(config.log_format);
+      !s.ok()) {
+    std::cerr << "kiln-server: error: " << s.message() << "\n";
+    return 2;
+  }
+  if (absl::Status s = kiln::server::ValidateSecurityConfig(config); !s.ok()) {
+    std::cerr << "kiln-server: error: " << s.message() << "\n";
+    return 2;
+  }
 
   // Signals are handled synchronously by this thread (sigtimedwait below);
   // block them before any other thread exists so every thread inherits the
@@ -34,6 +45,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto server = kiln::server::KilnServer::Create(config);
@@ -44,7 +56,7 @@ int main(int argc, char** argv) {
   }
 
   // Wait for SIGTERM/SIGINT; the first drains, a second one during the drain
-  // exits at once.
+  // exits at once. SIGHUP re-reads the token file.
   std::atomic<bool> drained{false};
   std::thread drainer;
   absl::Status close_status;
@@ -52,6 +64,10 @@ int main(int argc, char** argv) {
     timespec tick{0, 100 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig < 0) continue;
+    if (sig == SIGHUP) {
+      (*server)->Reload();
+      continue;
+    }
     if (drainer.joinable()) {
       spdlog::warn("received {} again during drain; exiting now",
                    strsignal(sig));

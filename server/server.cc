@@ -5,16 +5,22 @@
 #include <algorithm>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "cache/artifact_cache.h"
 #include "cache/store.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "kiln/version.h"
+#include "server/auth.h"
 #include "server/cache_admin_service.h"
+#include "server/call_observer.h"
 #include "server/compiler_service.h"
+#include "server/metrics.h"
+#include "server/request_log.h"
 #include "spdlog/spdlog.h"
 
 namespace kiln::server {
@@ -42,6 +48,10 @@ std::string BoundAddress(const std::string& listen, int port) {
   return absl::StrCat(listen.substr(0, colon), ":", port);
 }
 
+constexpr int kMinClientPingIntervalMs = 10 * 1000;
+constexpr int kServerPingIntervalMs = 60 * 1000;
+constexpr int kServerPingTimeoutMs = 20 * 1000;
+
 constexpr const char* kServiceNames[] = {"kiln.v1.Compiler",
                                          "kiln.v1.CacheAdmin"};
 
@@ -55,6 +65,12 @@ absl::StatusOr<std::unique_ptr<KilnServer>> KilnServer::Create(
 
   spdlog::info("kiln-server {} ({}) starting; data dir '{}'", kServerVersion,
                kProtocolVersion, config.data_dir);
+  // Metrics first: a metrics address that cannot be bound fails the start
+  // before the store is opened.
+  absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics =
+      ServerMetrics::Create(config.metrics_listen);
+  if (!metrics.ok()) return metrics.status();
+  self->metrics_ = *std::move(metrics);
   cache::ArtifactCacheOptions cache_options;
   cache_options.store.data_dir = config.data_dir;
   cache_options.store.sync_writes = config.sync_writes;
@@ -71,6 +87,7 @@ absl::StatusOr<std::unique_ptr<KilnServer>> KilnServer::Create(
       cache::ArtifactCache::Create(std::move(cache_options));
   if (!cache.ok()) return cache.status();
   self->cache_ = std::move(*cache);
+  self->metrics_->AttachCache(self->cache_.get());
   spdlog::info("store open at '{}' (schema version {})",
                self->cache_->store().db_path(), cache::Store::kSchemaVersion);
 
@@ -82,13 +99,49 @@ absl::StatusOr<std::unique_ptr<KilnServer>> KilnServer::Create(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  // TLS arrives with the security feature; until then the server listens in
-  // plaintext, which is why the default address is loopback.
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  std::shared_ptr<const TokenSet> tokens;
+  if (!config.token_file.empty()) {
+    absl::StatusOr<TokenSet> loaded = TokenSet::Load(config.token_file);
+    if (!loaded.ok()) return loaded.status();
+    tokens = std::make_shared<const TokenSet>(*std::move(loaded));
+  }
+  ServerMetrics* server_metrics = self->metrics_.get();
+  self->authorizer_ = std::make_unique<Authorizer>(
+      std::move(tokens), [server_metrics](const RejectedCall& call) {
+        RequestRecord record;
+        record.method = std::string(absl::StripPrefix(call.method_path, "/"));
+        record.code = call.status.code() == absl::StatusCode::kPermissionDenied
+                          ? "PERMISSION_DENIED"
+                          : "UNAUTHENTICATED";
+        record.error = std::string(call.status.message());
+        record.client = call.client;
+        server_metrics->CallRefused(call.method_path, record.code);
+        LogRequest(record);
+      });
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(config, self->authorizer_.get());
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(config.listen, *credentials, &port);
   // Two servers must never share a port: gRPC's default SO_REUSEPORT would
   // let a second kiln-server bind silently and split the traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Keepalive (docs/operations.md): clients may ping every 10 s or more,
+  // also between calls, without being sent away for "too many pings"; the
+  // server pings connections idle for a minute to find dead peers.
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      kMinClientPingIntervalMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kServerPingIntervalMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             kServerPingTimeoutMs);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(
+      std::make_unique<CallObserverFactory>(self->metrics_.get()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   builder.RegisterService(self->compiler_.get());
@@ -104,6 +157,18 @@ absl::StatusOr<std::unique_ptr<KilnServer>> KilnServer::Create(
       self->server_->GetHealthCheckService();
   health->SetServingStatus(true);
   for (const char* name : kServiceNames) health->SetServingStatus(name, true);
+  if (!self->metrics_->address().empty()) {
+    spdlog::info("metrics on http://{}/metrics", self->metrics_->address());
+  }
+  spdlog::info("transport: {}; {}",
+               config.tls_cert.empty()        ? "plaintext"
+               : config.tls_client_ca.empty() ? "TLS"
+                                              : "mutual TLS (client "
+                                                "certificates required)",
+               self->authorizer_->enabled()
+                   ? "bearer tokens required (" + config.token_file + ")"
+                   : std::string("no bearer tokens (--token-file not set)"));
+  // The last start-up line: tools wait for it.
   spdlog::info("serving on {}", self->address_);
   return self;
 }
@@ -131,9 +196,28 @@ absl::Status KilnServer::Shutdown(absl::Duration grace) {
     spdlog::info("gRPC server stopped");
   }
   if (cache_ == nullptr) return absl::OkStatus();
+  if (metrics_ != nullptr) metrics_->DetachCache();
   absl::Status closed = cache_->Close();
   if (closed.ok()) spdlog::info("store closed");
   return closed;
+}
+
+void KilnServer::Reload() {
+  if (config_.token_file.empty()) {
+    spdlog::info("reload: no --token-file to re-read");
+    return;
+  }
+  absl::StatusOr<TokenSet> tokens = TokenSet::Load(config_.token_file);
+  if (!tokens.ok()) {
+    spdlog::error("reload: keeping the previous tokens: {}",
+                  std::string(tokens.status().message()));
+    return;
+  }
+  size_t count = tokens->size();
+  authorizer_->ReplaceTokens(
+      std::make_shared<const TokenSet>(*std::move(tokens)));
+  spdlog::info("reload: token file '{}' re-read ({} tokens)",
+               config_.token_file, count);
 }
 
 void KilnServer::Wait() {

@@ -18,6 +18,8 @@ class ArtifactCache;
 
 namespace kiln::server {
 
+class Authorizer;
+class ServerMetrics;
 class CompilerService;
 class CacheAdminService;
 
@@ -48,11 +50,18 @@ class KilnServer {
   // Blocks until the gRPC server has stopped.
   void Wait();
 
+  // Re-reads --token-file (on SIGHUP): new calls are checked against the
+  // new tokens; a file that no longer parses is logged and the old tokens
+  // stay in force.
+  void Reload();
+
  private:
   KilnServer() = default;
 
   ServerConfig config_;
   std::string address_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<Authorizer> authorizer_;
   std::unique_ptr<cache::ArtifactCache> cache_;
   std::unique_ptr<CompilerService> compiler_;
   std::unique_ptr<CacheAdminService> admin_;

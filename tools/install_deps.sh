@@ -13,6 +13,7 @@ PACKAGES=(
   libopenblas-dev
   # tests, formatting, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-format clang-tidy openssl
+  curl
   # Python client and differential tests against PyTorch
   python3 python3-torch python3-grpcio python3-protobuf python3-pytest
   python3-numpy

@@ -16,7 +16,7 @@ TEST(CapabilitiesTest, DescribesVersionsBackendsAndLimits) {
   EXPECT_EQ(caps.server_version(), kServerVersion);
   EXPECT_EQ(caps.protocol_version(), "kiln.v1");
   EXPECT_EQ(caps.store_id(), "abc");
-  ASSERT_EQ(caps.backends_size(), 2);
+  ASSERT_EQ(caps.backends_size(), 3);
   const v1::BackendInfo& cpu = caps.backends(0);
   EXPECT_EQ(cpu.name(), "cpu");
   EXPECT_TRUE(cpu.available());
@@ -24,19 +24,30 @@ TEST(CapabilitiesTest, DescribesVersionsBackendsAndLimits) {
   EXPECT_NE(cpu.target().find("-k1-salt0"), std::string::npos);
   const v1::BackendInfo& gpu = caps.backends(1);
   EXPECT_EQ(gpu.name(), "cuda");
-  EXPECT_EQ(gpu.available(), cuda::ProbeCuda().available);
-  if (gpu.available()) {
+  // No CUDA code generator yet: unavailable either way, with the reason.
+  EXPECT_FALSE(gpu.available());
+  EXPECT_FALSE(gpu.reason().empty());
+  if (cuda::ProbeCuda().available) {
     EXPECT_EQ(gpu.target().rfind("cuda-sm_", 0), 0u);
     EXPECT_EQ(gpu.devices_size(),
               static_cast<int>(cuda::ProbeCuda().devices.size()));
   } else {
-    EXPECT_FALSE(gpu.reason().empty());
     EXPECT_TRUE(gpu.target().empty());
   }
+  const v1::BackendInfo& interpreter = caps.backends(2);
+  EXPECT_EQ(interpreter.name(), "interpreter");
+  EXPECT_TRUE(interpreter.available());
+  EXPECT_EQ(interpreter.target(), "interpreter-k1-salt0");
+  EXPECT_GT(cpu.ops_size(), 100);
+  EXPECT_EQ(cpu.option_keys_size(), 2);
   EXPECT_EQ(caps.limits().max_message_bytes(), 1 << 20);
   EXPECT_EQ(caps.limits().recompile_limit(), 8);
   EXPECT_GT(caps.limits().max_graph_nodes(), 0);
   EXPECT_FALSE(caps.shared_memory_allowed());
+  // A chunk and its framing fit in one message.
+  EXPECT_LT(caps.limits().stream_chunk_bytes(), 1 << 20);
+  config.allow_client_shm = true;
+  EXPECT_TRUE(DescribeCapabilities(config, "abc").shared_memory_allowed());
 }
 
 TEST(NotYetTest, NamesTheMethodAndTheFeature) {

@@ -23,7 +23,7 @@ def test_capabilities_over_grpc(kiln_server) -> None:
     assert proto.FLOAT32 in caps.backends[0].dtypes
 
 
-def test_compile_is_unimplemented_and_names_its_feature(kiln_server) -> None:
+def test_compile_names_the_missing_field(kiln_server) -> None:
     request = proto.CompileRequest()
     placeholder = request.graph.placeholders.add(name="x")
     placeholder.tensor.dtype = proto.FLOAT32
@@ -32,9 +32,8 @@ def test_compile_is_unimplemented_and_names_its_feature(kiln_server) -> None:
     with grpc.insecure_channel(kiln_server.address) as channel:
         with pytest.raises(grpc.RpcError) as info:
             services.CompilerStub(channel).Compile(request, timeout=10)
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "Compile" in info.value.details()
-    assert "issue #3" in info.value.details()
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("guards: required")
 
 
 def test_streaming_admin_rpc_exists(kiln_server) -> None:

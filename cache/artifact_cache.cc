@@ -779,6 +779,12 @@ v1::StatsResponse ArtifactCache::Stats() const { return impl_->Stats(); }
 
 absl::Status ArtifactCache::FlushUsage() { return impl_->FlushUsage(); }
 
+int ArtifactCache::compiler_version() const {
+  return impl_->options().compiler_version;
+}
+
+int ArtifactCache::salt() const { return impl_->options().salt; }
+
 Store& ArtifactCache::store() { return impl_->store(); }
 
 absl::Status ArtifactCache::Close() { return impl_->Close(); }

@@ -299,6 +299,11 @@ class ArtifactCache {
   // Writes back batched hit counts, last-used times and dim hints now.
   absl::Status FlushUsage();
 
+  // The compiler version and operator salt every target and key of this
+  // cache carries (ArtifactCacheOptions).
+  int compiler_version() const;
+  int salt() const;
+
   // The underlying store (for tests and tools); owned by the cache.
   Store& store();
 

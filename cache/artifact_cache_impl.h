@@ -215,6 +215,7 @@ class CacheImpl {
   v1::StatsResponse Stats() const;
   absl::Status FlushUsage();
   Store& store() { return *store_; }
+  const ArtifactCacheOptions& options() const { return options_; }
   absl::Status Close();
 
   // For CompileContext.

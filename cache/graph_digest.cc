@@ -124,7 +124,7 @@ class Renamer {
       if (it == names_.end()) {
         return absl::InvalidArgumentError(
             absl::StrCat(path, ".ref.node: '", arg.ref().node(),
-                         "' names no earlier placeholder or node"));
+                         "' names no placeholder, constant or earlier node"));
       }
       arg.mutable_ref()->set_node(it->second);
     } else if (arg.has_list()) {
@@ -187,6 +187,14 @@ absl::StatusOr<v1::Graph> CanonicalizeGraph(const v1::Graph& input) {
                        absl::StrCat("graph.placeholders[", i, "].name"));
     if (!s.ok()) return s;
     p->set_name(absl::StrCat("p", i));
+  }
+  for (int i = 0; i < graph.constants_size(); ++i) {
+    v1::GraphConstant* c = graph.mutable_constants(i);
+    absl::Status s =
+        renamer.Define(c->name(), absl::StrCat("c", i),
+                       absl::StrCat("graph.constants[", i, "].name"));
+    if (!s.ok()) return s;
+    c->set_name(absl::StrCat("c", i));
   }
   for (int i = 0; i < graph.nodes_size(); ++i) {
     v1::Node* node = graph.mutable_nodes(i);

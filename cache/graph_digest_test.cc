@@ -254,6 +254,53 @@ TEST(GraphDigestTest, EverySemanticDifferenceChangesTheDigest) {
   EXPECT_NE(*GraphDigest(a), *GraphDigest(b));
 }
 
+TEST(GraphDigestTest, TensorConstantsAreNamedByPosition) {
+  // mul(x, w) with w a tensor constant (an FX get_attr).
+  constexpr char kWithConstant[] = R"pb(
+    placeholders {
+      name: "x"
+      tensor {
+        dtype: FLOAT32
+        device { type: CPU }
+        sizes { static_size: 2 }
+        strides { static_size: 1 }
+      }
+    }
+    constants {
+      name: "_param_constant0"
+      value {
+        dtype: FLOAT32
+        device { type: CPU }
+        sizes: 2
+        strides: 1
+        raw: "\000\000\200?\000\000\000@"
+      }
+    }
+    nodes {
+      name: "mul"
+      target: "aten::mul.Tensor"
+      args { ref { node: "x" } }
+      args { ref { node: "_param_constant0" } }
+    }
+    outputs { ref { node: "mul" } }
+  )pb";
+  absl::StatusOr<v1::Graph> c = CanonicalizeGraph(Parse(kWithConstant));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->constants(0).name(), "c0");
+  EXPECT_EQ(c->nodes(0).args(1).ref().node(), "c0");
+  // The constant's name does not matter; its value does.
+  std::string text = kWithConstant;
+  EXPECT_EQ(Digest(text), Digest(absl::StrReplaceAll(
+                              text, {{"_param_constant0", "weight"}})));
+  EXPECT_NE(Digest(text),
+            Digest(absl::StrReplaceAll(text, {{"\\200?", "\\300?"}})));
+  // Constants share the namespace of placeholders and nodes.
+  absl::StatusOr<v1::Graph> clash = CanonicalizeGraph(
+      Parse(absl::StrReplaceAll(text, {{"_param_constant0", "x"}})));
+  EXPECT_THAT(clash.status().message(),
+              HasSubstr("graph.constants[0].name: duplicate name 'x'"));
+}
+
 TEST(GraphDigestTest, RejectsWhatCannotBeCanonicalized) {
   auto code_and_message = [](const std::string& text) {
     absl::StatusOr<std::string> d = GraphDigest(Parse(text));

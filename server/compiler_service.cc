@@ -321,8 +321,11 @@ absl::Status CompilerService::DoGetArtifact(
                      "got '",
                      key.substr(0, 80), "'"));
   }
+  // Tooling reads do not count as a use (ArtifactInfo.last_used_unix_ms).
+  cache::ReadArtifactOptions read;
+  read.touch = false;
   absl::StatusOr<std::optional<cache::ArtifactHandle>> handle =
-      cache_->ReadArtifact(key);
+      cache_->ReadArtifact(key, read);
   if (!handle.ok()) return handle.status();
   std::optional<v1::ArtifactInfo> info = cache_->GetInfo(key);
   if (!handle->has_value() || !info.has_value()) {

@@ -391,6 +391,54 @@ TEST_F(CompilerE2ETest, ExecuteReturnsInputMutations) {
               ElementsAre(11, 22, 33, 44));
 }
 
+TEST_F(CompilerE2ETest, SymIntInputsAndOutputs) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto client = Connect(*server);
+  // The row count travels as a SymInt input too, and comes back as an
+  // output.
+  auto compiled = client->Compile(CompileRequestFor(
+      ParseGraph(R"(graph(%x: f32[s0, 4], %n: SymInt(s0)) {
+  %r = aten::relu.default(%x) : f32[s0, 4]
+  return (%r, s0)
+})"),
+      Ctx().In(T().Sizes({"s0", 4})).SymInt(cache::testing::S("s0")).Build(),
+      "interpreter"));
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  ASSERT_EQ(compiled->output_spec().outputs_size(), 2);
+  EXPECT_EQ(compiled->output_spec().outputs(1).kind(), v1::OutputInfo::SYMINT);
+  EXPECT_EQ(compiled->output_spec().outputs(1).symint().symbol(), "s0");
+
+  auto request = [&](int rows, int n) {
+    v1::ExecuteRequest r;
+    r.set_artifact_key(compiled->artifact_key());
+    *r.add_inputs()->mutable_tensor() = FloatTensor({rows, 4}, Iota(rows * 4));
+    r.add_inputs()->set_int_value(n);
+    *r.mutable_signature() = Sig().In(T().Sizes({rows, 4})).SymInt(n).Build();
+    return r;
+  };
+  auto result = client->Execute(request(5, 5));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->outputs_size(), 2);
+  EXPECT_THAT(result->outputs(0).tensor().sizes(), ElementsAre(5, 4));
+  EXPECT_EQ(result->outputs(1).int_value(), 5);
+
+  // A SymInt that contradicts the size bound to the same symbol fails its
+  // guard; a value that contradicts the signature is a bad request.
+  auto contradiction = client->Execute(request(5, 6));
+  EXPECT_EQ(contradiction.status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(contradiction.status().message(), HasSubstr("inputs[1]"));
+  v1::ExecuteRequest mismatch = request(5, 5);
+  mismatch.mutable_inputs(1)->set_int_value(7);
+  auto disagreement = client->Execute(mismatch);
+  EXPECT_EQ(disagreement.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(disagreement.status().message(), HasSubstr("inputs[1]: int 7"));
+  mismatch.mutable_inputs(1)->set_float_value(5.0);
+  EXPECT_THAT(client->Execute(mismatch).status().message(),
+              HasSubstr("inputs[1]: float_value"));
+}
+
 TEST_F(CompilerE2ETest, StreamedExecuteCarriesTensorsOverTheMessageLimit) {
   constexpr int64_t kLimit = 1 << 20;
   auto server = StartServer({absl::StrCat("--max-message-bytes=", kLimit)});

@@ -16,7 +16,7 @@ PACKAGES=(
   curl
   # Python client and differential tests against PyTorch
   python3 python3-torch python3-grpcio python3-protobuf python3-pytest
-  python3-numpy
+  python3-pytest-xdist python3-numpy
 )
 
 missing=()

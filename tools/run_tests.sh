@@ -36,11 +36,18 @@ TESTLOGS=$("$BAZEL" info bazel-testlogs 2>/dev/null)
 echo "== pytest"
 junit=()
 export KILN_BIN_DIR="$ROOT/bazel-bin"
+# The suites run on every core (pytest-xdist): the CPU-backend tests spend
+# their time in the host compiler, one process per graph. KILN_TEST_JOBS=1
+# runs them in one process.
+jobs=()
+if "$PYTHON" -c "import xdist" 2>/dev/null && [ "${KILN_TEST_JOBS:-auto}" != 1 ]; then
+  jobs=(-n "${KILN_TEST_JOBS:-auto}")
+fi
 for suite in client/python/tests tests/python; do
   [ -d "$suite" ] || continue
   name=$(echo "$suite" | tr '/' '_')
   ( cd "$ROOT" && PYTHONPATH="$ROOT/client/python${PYTHONPATH:+:$PYTHONPATH}" \
-      "$PYTHON" -m pytest -q -rs -p no:cacheprovider "$suite" \
+      "$PYTHON" -m pytest -q -rs -p no:cacheprovider "${jobs[@]}" "$suite" \
       --junitxml="$OUT/pytest_$name.xml" ) | tail -n 25
   junit+=(--junit "$OUT/pytest_$name.xml")
 done

@@ -156,11 +156,15 @@ _OP_COVERAGE = pytest.StashKey[CoverageReport]()
 @pytest.fixture(scope="session")
 def op_coverage(request: pytest.FixtureRequest) -> Iterator[CoverageReport]:
     """The op x dtype x backend table test_op_coverage.py fills; written to
-    $KILN_OP_COVERAGE (default test-results/op_coverage.md) at the end."""
+    $KILN_OP_COVERAGE (default test-results/op_coverage.md, or
+    op_coverage-<worker>.md per pytest-xdist worker) at the end."""
     report = CoverageReport()
     request.config.stash[_OP_COVERAGE] = report
     yield report
-    path = pathlib.Path(os.environ.get("KILN_OP_COVERAGE", ROOT / "test-results" / "op_coverage.md"))
+    # Under pytest-xdist each worker writes the part it ran.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    default = ROOT / "test-results" / (f"op_coverage-{worker}.md" if worker else "op_coverage.md")
+    path = pathlib.Path(os.environ.get("KILN_OP_COVERAGE", default))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report.markdown() + "\n")
     report.path = str(path)

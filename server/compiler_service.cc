@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -143,9 +144,12 @@ CompilerService::CompilerService(const ServerConfig& config,
       executables_(
           std::make_unique<ExecutableCache>(cache, kLoadedExecutables)),
       shared_memory_(std::make_unique<SharedMemoryRegistry>(
-          config.allow_client_shm, kMaxSharedMemoryRegions)) {
+          config.allow_client_shm, kMaxSharedMemoryRegions)),
+      execution_slots_(std::make_unique<ExecutionSlots>(
+          std::max(1, static_cast<int>(std::thread::hardware_concurrency())))) {
   execution_env_.executables = executables_.get();
   execution_env_.shared_memory = shared_memory_.get();
+  execution_env_.slots = execution_slots_.get();
   execution_env_.limits = config.limits;
   execution_env_.max_message_bytes = config.max_message_bytes;
 }

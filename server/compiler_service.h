@@ -100,6 +100,7 @@ class CompilerService final : public v1::Compiler::Service {
   cache::ArtifactCache* const cache_;
   std::unique_ptr<ExecutableCache> executables_;
   std::unique_ptr<SharedMemoryRegistry> shared_memory_;
+  std::unique_ptr<ExecutionSlots> execution_slots_;
   ExecutionEnv execution_env_;
 };
 

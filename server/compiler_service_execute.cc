@@ -36,6 +36,16 @@ const char* KindName(const v1::ExecuteStreamRequest& message) {
   return "a message with no kind set";
 }
 
+CallControl ControlOf(grpc::ServerContext* context) {
+  CallControl control;
+  auto deadline = context->deadline();
+  if (deadline < std::chrono::system_clock::now() + std::chrono::hours(24)) {
+    control.deadline = absl::FromChrono(deadline);
+  }
+  control.cancelled = [context] { return context->IsCancelled(); };
+  return control;
+}
+
 // An output or mutation whose bytes go out in chunks after the header.
 struct PendingTensor {
   int index = 0;  // into outputs ++ mutations
@@ -86,7 +96,7 @@ grpc::Status CompilerService::Execute(grpc::ServerContext* context,
   if (context->IsCancelled()) {
     return FinishCall(context, absl::CancelledError("the call was cancelled"));
   }
-  absl::Status run = (*execution)->Run(nullptr, response);
+  absl::Status run = (*execution)->Run(nullptr, ControlOf(context), response);
   if (!run.ok()) return FinishCall(context, run);
   int64_t size = static_cast<int64_t>(response->ByteSizeLong());
   if (size > config_.max_message_bytes) {
@@ -201,7 +211,10 @@ absl::Status CompilerService::DoExecuteStream(
   auto start = Clock::now();
   v1::ExecuteStreamResponse out;
   v1::ExecuteResponse* response = out.mutable_header();
-  if (absl::Status s = (*execution)->Run(&data, response); !s.ok()) return s;
+  if (absl::Status s = (*execution)->Run(&data, ControlOf(context), response);
+      !s.ok()) {
+    return s;
+  }
   data.clear();
   std::vector<PendingTensor> pending =
       TakeLargeTensors(response, max_chunk, config_.max_message_bytes / 2);

@@ -1,5 +1,6 @@
 #include "server/execution.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <utility>
@@ -95,7 +96,6 @@ absl::StatusOr<std::unique_ptr<Execution>> Execution::Prepare(
     return s;
   }
   if (absl::Status s = self->CheckOutputBuffers(); !s.ok()) return s;
-  self->timings_.set_queue_us(0);
   self->timings_.set_total_us(MicrosSince(start));
   return self;
 }
@@ -235,8 +235,54 @@ absl::StatusOr<std::vector<ops::RuntimeValue>> Execution::InputValues(
   return values;
 }
 
+absl::Status ExecutionSlots::Acquire(absl::Time deadline,
+                                     const std::function<bool()>& cancelled) {
+  // How often a waiter looks at its cancellation callback.
+  constexpr absl::Duration kPoll = absl::Milliseconds(20);
+  absl::MutexLock lock(&mu_);
+  auto free = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return free_ > 0; };
+  while (free_ == 0) {
+    if (cancelled && cancelled()) {
+      return absl::CancelledError(
+          "the call was cancelled while waiting to execute");
+    }
+    absl::Time now = absl::Now();
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(
+          "deadline passed while waiting for other executions to finish");
+    }
+    mu_.AwaitWithDeadline(
+        absl::Condition(&free),
+        cancelled ? std::min(deadline, now + kPoll) : deadline);
+  }
+  --free_;
+  return absl::OkStatus();
+}
+
+void ExecutionSlots::Release() {
+  absl::MutexLock lock(&mu_);
+  ++free_;
+}
+
 absl::Status Execution::Run(std::vector<std::string>* chunked_data,
+                            const CallControl& control,
                             v1::ExecuteResponse* response) {
+  auto queue_start = Clock::now();
+  if (env_.slots != nullptr) {
+    if (absl::Status s =
+            env_.slots->Acquire(control.deadline, control.cancelled);
+        !s.ok()) {
+      return s;
+    }
+  }
+  struct SlotRelease {
+    ExecutionSlots* slots;
+    ~SlotRelease() {
+      if (slots != nullptr) slots->Release();
+    }
+  } release{env_.slots};
+  timings_.set_queue_us(MicrosSince(queue_start));
+
   auto start = Clock::now();
   absl::StatusOr<std::vector<ops::RuntimeValue>> inputs =
       InputValues(chunked_data);
@@ -319,7 +365,7 @@ absl::Status Execution::Run(std::vector<std::string>* chunked_data,
     mutation->mutable_value()->set_raw(tensor.ContiguousBytes());
   }
   timings_.set_output_copy_us(MicrosSince(copy_start));
-  timings_.set_total_us(timings_.total_us() + MicrosSince(start));
+  timings_.set_total_us(timings_.total_us() + MicrosSince(queue_start));
   *response->mutable_timings() = timings_;
   return absl::OkStatus();
 }

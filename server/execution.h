@@ -16,12 +16,16 @@
 #define KILN_SERVER_EXECUTION_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "compiler/ops/op_def.h"
 #include "kiln/v1/compiler_service.pb.h"
 #include "server/config.h"
@@ -37,10 +41,37 @@ inline constexpr char kGuardFailurePayload[] =
     "type.googleapis.com/kiln.v1.GuardFailure";
 inline constexpr char kGuardFailureMetadata[] = "kiln-guard-failure-bin";
 
+// Bounds how many executions run at once (the device's queue): a call
+// waits for a free slot, up to its deadline.
+//
+// Thread safety: every method may be called concurrently.
+class ExecutionSlots {
+ public:
+  explicit ExecutionSlots(int slots) : free_(slots < 1 ? 1 : slots) {}
+
+  // Takes a slot, waiting while all are busy: DEADLINE_EXCEEDED once
+  // `deadline` passes, CANCELLED as soon as `cancelled` (polled; may be
+  // empty) says so.
+  absl::Status Acquire(absl::Time deadline,
+                       const std::function<bool()>& cancelled);
+  void Release();
+
+ private:
+  absl::Mutex mu_;
+  int free_ ABSL_GUARDED_BY(mu_);
+};
+
+// How long a call may wait, and whether its client went away.
+struct CallControl {
+  absl::Time deadline = absl::InfiniteFuture();
+  std::function<bool()> cancelled;
+};
+
 // What executions share; owned by the service.
 struct ExecutionEnv {
   ExecutableCache* executables = nullptr;
   SharedMemoryRegistry* shared_memory = nullptr;
+  ExecutionSlots* slots = nullptr;
   ServerLimits limits;
   int64_t max_message_bytes = 0;
 };
@@ -63,14 +94,15 @@ class Execution {
   // The inputs whose data the stream must still deliver, by input index.
   const std::vector<ChunkedInput>& chunked_inputs() const { return chunked_; }
 
-  // Runs the artifact and fills `response` (outputs and mutations with
-  // inline `raw` data, or written into the requested output buffers;
-  // timings). `chunked_data` holds the bytes of chunked_inputs() by input
-  // index (complete; moved from). Errors: the executable's (a kernel's
-  // INVALID_ARGUMENT naming the node), INVALID_ARGUMENT for an output
-  // buffer of the wrong size.
+  // Waits for an execution slot (DEADLINE_EXCEEDED / CANCELLED per
+  // `control`), runs the artifact and fills `response` (outputs and
+  // mutations with inline `raw` data, or written into the requested output
+  // buffers; timings). `chunked_data` holds the bytes of chunked_inputs()
+  // by input index (complete; moved from). Errors: the executable's (a
+  // kernel's INVALID_ARGUMENT naming the node), INVALID_ARGUMENT for an
+  // output buffer of the wrong size.
   absl::Status Run(std::vector<std::string>* chunked_data,
-                   v1::ExecuteResponse* response);
+                   const CallControl& control, v1::ExecuteResponse* response);
 
   const LoadedArtifact& artifact() const { return *ref_.artifact; }
 

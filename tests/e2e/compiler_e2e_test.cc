@@ -758,6 +758,46 @@ TEST_F(CompilerE2ETest, ConcurrentIdenticalCompilesShareOneCompile) {
   EXPECT_EQ(CountLines(server->Log(), "artifact cache: stored"), 1);
 }
 
+TEST_F(CompilerE2ETest, ConcurrentExecutesOfOneArtifactAreCorrect) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto client = Connect(*server);
+  auto compiled = client->Compile(
+      CompileRequestFor(ParseGraph(kDynamicGraph),
+                        Ctx().In(T().Sizes({"s0", 4})).Build(), "interpreter"));
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  // More callers than the server runs at once: the rest wait their turn.
+  constexpr int kCallers = 12;
+  std::vector<std::string> failures(kCallers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCallers; ++i) {
+    threads.emplace_back([&, i] {
+      auto own = Connect(*server);
+      int rows = 2000 + 37 * i;
+      std::vector<float> x = Iota(rows * 4, -7.0f + i, 0.001f);
+      auto result = own->Execute(ExecuteRequestFor(
+          compiled->artifact_key(), {FloatTensor({rows, 4}, x)}));
+      if (!result.ok()) {
+        failures[i] = std::string(result.status().message());
+        return;
+      }
+      std::vector<float> values = Floats(result->outputs(0).tensor());
+      if (values.size() != x.size()) {
+        failures[i] = "wrong size";
+        return;
+      }
+      for (size_t k = 0; k < x.size(); ++k) {
+        if (std::fabs(values[k] - Expected(x[k])) > 1e-4f) {
+          failures[i] = absl::StrCat("element ", k, ": ", values[k]);
+          return;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kCallers; ++i) EXPECT_EQ(failures[i], "") << i;
+}
+
 TEST_F(CompilerE2ETest, RecompileLimitTellsTheClientToRunEagerly) {
   auto server = StartServer({"--recompile-limit=2"});
   ASSERT_NE(server, nullptr);

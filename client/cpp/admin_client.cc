@@ -1,5 +1,6 @@
 #include "client/cpp/admin_client.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -186,6 +187,14 @@ absl::StatusOr<v1::ImportResponse> AdminClient::ImportFromFile(
     const std::string& path, const ProgressFn& progress, int64_t chunk_bytes) {
   File file(std::fopen(path.c_str(), "rb"));
   if (file == nullptr) return FileError("open", path);
+  if (chunk_bytes <= 0) {
+    chunk_bytes = int64_t{1} << 20;
+    absl::StatusOr<v1::CapabilitiesResponse> caps = client_.Capabilities();
+    if (!caps.ok()) return caps.status();
+    if (caps->limits().stream_chunk_bytes() > 0) {
+      chunk_bytes = std::min(chunk_bytes, caps->limits().stream_chunk_bytes());
+    }
+  }
   std::error_code ec;
   TransferProgress p;
   p.expected_bytes = static_cast<int64_t>(std::filesystem::file_size(path, ec));

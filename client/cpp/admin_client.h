@@ -56,11 +56,12 @@ class AdminClient {
   absl::StatusOr<ExportResult> ExportToFile(const v1::ExportRequest& request,
                                             const std::string& path,
                                             const ProgressFn& progress = {});
-  // Sends the bundle file `path` in chunks of `chunk_bytes` (at most the
-  // server's Limits.stream_chunk_bytes).
+  // Sends the bundle file `path` in chunks of `chunk_bytes`; 0: 1 MiB, or
+  // the server's Limits.stream_chunk_bytes when that is smaller (asked with
+  // Capabilities).
   absl::StatusOr<v1::ImportResponse> ImportFromFile(
       const std::string& path, const ProgressFn& progress = {},
-      int64_t chunk_bytes = int64_t{1} << 20);
+      int64_t chunk_bytes = 0);
 
   // The full key of the one entry whose key starts with `prefix` (at least
   // 6 hex characters); NOT_FOUND or INVALID_ARGUMENT (ambiguous) otherwise.

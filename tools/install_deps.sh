@@ -14,6 +14,8 @@ PACKAGES=(
   # tests, formatting, benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-format clang-tidy openssl
   curl
+  # `kiln show --svg` draws graphs with Graphviz's dot
+  graphviz
   # Python client and differential tests against PyTorch
   python3 python3-torch python3-grpcio python3-protobuf python3-pytest
   python3-pytest-xdist python3-numpy

@@ -334,6 +334,36 @@ TEST_F(CompilerE2ETest, OneDynamicCompileServesTwoSizesAndLookupExplains) {
   EXPECT_EQ(none->miss().entry_count(), 0);
 }
 
+TEST_F(CompilerE2ETest, WobbledDimsComeBackAsDynamicHints) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto client = Connect(*server);
+  v1::CompileRequest request =
+      CompileRequestFor(ParseGraph(StaticGraph(3, 4)),
+                        Ctx().In(T().Sizes({3, 4})).Build(), "interpreter");
+  auto compiled = client->Compile(request);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  EXPECT_EQ(compiled->dynamic_hints_size(), 0);
+  // A call whose dim 0 changed misses; the server remembers the wobble.
+  v1::LookupRequest lookup;
+  lookup.set_graph_digest(compiled->graph_digest());
+  lookup.mutable_target()->set_backend("interpreter");
+  *lookup.mutable_signature() = SignatureOf({{6, 4}});
+  auto miss = client->Lookup(lookup);
+  ASSERT_TRUE(miss.ok()) << miss.status();
+  ASSERT_TRUE(miss->has_miss());
+  ASSERT_EQ(miss->dynamic_hints_size(), 1);
+  EXPECT_EQ(miss->dynamic_hints(0).input_index(), 0);
+  EXPECT_THAT(miss->dynamic_hints(0).dims(), ElementsAre(0));
+  // Compile tells every later client of the graph to trace dim 0 dynamic.
+  auto again = client->Compile(request);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->cache_hit());
+  ASSERT_EQ(again->dynamic_hints_size(), 1);
+  EXPECT_EQ(again->dynamic_hints(0).path(), "inputs[0]");
+  EXPECT_THAT(again->dynamic_hints(0).dims(), ElementsAre(0));
+}
+
 TEST_F(CompilerE2ETest, GuardFailureIsFailedPreconditionNamingTheGuard) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);

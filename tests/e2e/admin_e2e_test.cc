@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -25,6 +26,7 @@
 #include "client/cpp/kiln_client.h"
 #include "compiler/ir/text.h"
 #include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/testing/process.h"
@@ -909,6 +911,35 @@ TEST_F(AdminE2ETest, ImportRespectsTheRecompileLimit) {
   EXPECT_TRUE(admin_b.Get(w[1].key).ok());
   EXPECT_TRUE(admin_b.Get(w[2].key).ok());
   EXPECT_EQ(admin_b.Get(w[0].key).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(AdminE2ETest, MalformedMessagesLeaveTheServerAndItsEntriesAlone) {
+  std::vector<Written> w = Write(Dir("a"), {"graph=1,variant=0"});
+  auto server = StartServer(Dir("a"));
+  ASSERT_NE(server, nullptr);
+  auto client = Connect(*server);
+  client::AdminClient admin(*client);
+  grpc::GenericStub generic(grpc::CreateChannel(
+      server->address(), grpc::InsecureChannelCredentials()));
+  for (const char* method :
+       {"/kiln.v1.CacheAdmin/Evict", "/kiln.v1.CacheAdmin/List",
+        "/kiln.v1.CacheAdmin/Explain"}) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    // A varint that never ends: no protobuf parses it.
+    grpc::Slice garbage(std::string("\x0a\xff\xff\xff\xff\xff\xff", 7));
+    grpc::ByteBuffer request(&garbage, 1), response;
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(&context, method, grpc::StubOptions(), &request,
+                      &response, [&](grpc::Status s) { done.set_value(s); });
+    grpc::Status status = done.get_future().get();
+    // gRPC's deserializer refuses it before the service runs.
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL) << method;
+  }
+  EXPECT_EQ(client->CheckHealth().value(), client::Health::kServing);
+  auto entry = admin.Get(w[0].key);
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  EXPECT_FALSE(entry->graph_text().empty());
 }
 
 }  // namespace

@@ -15,9 +15,7 @@ namespace kiln::client {
 // How far a bundle transfer has come, for progress output.
 struct TransferProgress {
   int64_t bytes = 0;  // bytes received (export) or sent (import) so far
-  // The total when known: the file's size for an import; for an export the
-  // server's estimate (the stored sizes of the entries it will send), or -1.
-  int64_t expected_bytes = -1;
+  int64_t expected_bytes = -1;    // import: the file's size; export: -1
   int64_t expected_entries = -1;  // export: entries the server will send
   bool done = false;              // the last report of a transfer
 };

@@ -20,7 +20,7 @@ namespace {
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
-void PrintJson(const nlohmann::json& doc, std::ostream& out) {
+void PrintJson(const nlohmann::ordered_json& doc, std::ostream& out) {
   out << doc.dump(2) << "\n";
 }
 
@@ -106,8 +106,8 @@ absl::StatusOr<int> RunLs(client::KilnClient& client,
   }
 
   if (options.json) {
-    nlohmann::json doc;
-    doc["entries"] = nlohmann::json::array();
+    nlohmann::ordered_json doc;
+    doc["entries"] = nlohmann::ordered_json::array();
     for (const v1::ArtifactInfo& info : entries) {
       doc["entries"].push_back(ProtoToJson(info));
     }
@@ -428,7 +428,7 @@ absl::StatusOr<int> RunEvict(client::KilnClient& client,
   absl::StatusOr<v1::EvictResponse> response = admin.Evict(request);
   if (!response.ok()) return response.status();
   if (options.json) {
-    nlohmann::json doc = ProtoToJson(*response);
+    nlohmann::ordered_json doc = ProtoToJson(*response);
     doc["dry_run"] = evict.dry_run;
     PrintJson(doc, out);
     return 0;

@@ -117,7 +117,7 @@ TEST(JsonTest, IntegersAreNumbersAndEnumsNames) {
   stats.set_bytes(int64_t{5} << 40);
   stats.set_hit_rate(0.25);
   stats.add_by_target()->set_target("cpu");
-  nlohmann::json j = ProtoToJson(stats);
+  nlohmann::ordered_json j = ProtoToJson(stats);
   EXPECT_EQ(j["entries"], 3);
   EXPECT_EQ(j["bytes"], int64_t{5} << 40);
   EXPECT_EQ(j["hit_rate"], 0.25);

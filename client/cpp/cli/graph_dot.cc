@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "compiler/ir/graph.h"
@@ -115,9 +116,10 @@ absl::StatusOr<std::string> GraphTextToDot(std::string_view graph_text,
     }
     absl::StrAppend(&label, "\\n", Escape(absl::StrJoin(types, ", ")));
     absl::StrAppend(&out, "  ", id, " [label=\"", label, "\"", style, "];\n");
+    absl::flat_hash_set<const ir::Value*> drawn;  // one edge per value
     for (const ir::Value* operand : node->Operands()) {
       auto it = producer.find(operand);
-      if (it == producer.end()) continue;
+      if (it == producer.end() || !drawn.insert(operand).second) continue;
       absl::StrAppend(&out, "  ", it->second, " -> ", id, " [label=\"",
                       Escape(ValueType(*operand)), "\"];\n");
     }

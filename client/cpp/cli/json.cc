@@ -12,8 +12,8 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 
-nlohmann::json Scalar(const Message& m, const Reflection* r,
-                      const FieldDescriptor* f, int index) {
+nlohmann::ordered_json Scalar(const Message& m, const Reflection* r,
+                              const FieldDescriptor* f, int index) {
   const bool rep = index >= 0;
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
@@ -54,14 +54,14 @@ nlohmann::json Scalar(const Message& m, const Reflection* r,
 
 }  // namespace
 
-nlohmann::json ProtoToJson(const Message& message) {
-  nlohmann::json out = nlohmann::json::object();
+nlohmann::ordered_json ProtoToJson(const Message& message) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
   const google::protobuf::Descriptor* d = message.GetDescriptor();
   const Reflection* r = message.GetReflection();
   for (int i = 0; i < d->field_count(); ++i) {
     const FieldDescriptor* f = d->field(i);
     if (f->is_repeated()) {
-      nlohmann::json list = nlohmann::json::array();
+      nlohmann::ordered_json list = nlohmann::ordered_json::array();
       for (int k = 0; k < r->FieldSize(message, f); ++k) {
         list.push_back(Scalar(message, r, f, k));
       }

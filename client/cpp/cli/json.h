@@ -6,11 +6,12 @@
 
 namespace kiln::cli {
 
-// A message as JSON for `--json` output: field names as in the .proto,
-// every field present (defaults included), integers of every width as
-// JSON numbers (protobuf's own JSON writes 64-bit ones as strings), enums
-// by name, bytes in base64, oneofs and optional fields only when set.
-nlohmann::json ProtoToJson(const google::protobuf::Message& message);
+// A message as JSON for `--json` output: fields in .proto order and named
+// as there, every field present (defaults included), integers of every
+// width as JSON numbers (protobuf's own JSON writes 64-bit ones as
+// strings), enums by name, bytes in base64, oneof members, optional fields
+// and sub-messages only when set.
+nlohmann::ordered_json ProtoToJson(const google::protobuf::Message& message);
 
 }  // namespace kiln::cli
 

@@ -16,8 +16,9 @@ namespace kiln::cli {
 namespace {
 
 // Reports a transfer on `err`: rewritten in place (\r) on a terminal at most
-// 4 times a second, or one line per 10 % (per 64 MiB when the size is
-// unknown) elsewhere; always a last line.
+// 4 times a second; elsewhere one line per 10 % of a known size (per
+// 64 MiB otherwise); always a last line. Imports know their size (the
+// file's); exports know how many entries the server is sending.
 class Progress {
  public:
   Progress(std::ostream& err, const std::string& mode, const char* verb)
@@ -34,10 +35,11 @@ class Progress {
  private:
   void Report(const client::TransferProgress& p) {
     absl::Time now = absl::Now();
-    int64_t step =
+    const int64_t step =
         p.expected_bytes > 0 ? p.expected_bytes / 10 : int64_t{64} << 20;
+    const bool complete = p.expected_bytes > 0 && p.bytes >= p.expected_bytes;
     bool due = p.done || (tty_ ? now - last_ >= absl::Milliseconds(250)
-                               : p.bytes >= next_bytes_);
+                               : p.bytes >= next_bytes_ && !complete);
     if (!due) return;
     last_ = now;
     next_bytes_ = p.bytes + std::max<int64_t>(1, step);
@@ -45,17 +47,21 @@ class Progress {
     std::string line = absl::StrCat(verb_, " ", HumanBytes(p.bytes));
     if (p.expected_bytes > 0 && !p.done) {
       absl::StrAppend(
-          &line,
-          absl::StrFormat(" (%.0f%%)",
-                          std::min(99.0, 100.0 * p.bytes / p.expected_bytes)));
+          &line, " of ", HumanBytes(p.expected_bytes),
+          absl::StrFormat(" (%.0f%%)", 100.0 * p.bytes / p.expected_bytes));
+    }
+    if (p.expected_entries >= 0) {
+      absl::StrAppend(&line, " (",
+                      Count(p.expected_entries, "entry", "entries"), ")");
     }
     if (seconds > 0.05) {
       absl::StrAppend(&line, ", ",
                       HumanBytes(static_cast<int64_t>(p.bytes / seconds)),
                       "/s");
     }
-    if (p.done)
+    if (p.done) {
       absl::StrAppend(&line, absl::StrFormat(", done in %.1f s", seconds));
+    }
     err_ << (tty_ ? "\r\033[K" : "") << "kiln: " << line
          << (tty_ && !p.done ? "" : "\n") << std::flush;
   }
@@ -94,7 +100,7 @@ absl::StatusOr<int> RunExport(client::KilnClient& client,
       admin.ExportToFile(request, transfer.file, progress.Fn());
   if (!result.ok()) return result.status();
   if (options.json) {
-    nlohmann::json doc;
+    nlohmann::ordered_json doc;
     doc["file"] = transfer.file;
     doc["entries"] = result->entries;
     doc["bytes"] = result->bytes;
@@ -118,7 +124,7 @@ absl::StatusOr<int> RunImport(client::KilnClient& client,
   if (!response.ok()) return response.status();
   const int code = response->rejected() > 0 ? 1 : 0;
   if (options.json) {
-    nlohmann::json doc = ProtoToJson(*response);
+    nlohmann::ordered_json doc = ProtoToJson(*response);
     doc["file"] = transfer.file;
     out << doc.dump(2) << "\n";
     return code;

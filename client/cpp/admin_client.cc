@@ -18,7 +18,6 @@ namespace kiln::client {
 namespace {
 
 constexpr char kExportEntriesHeader[] = "kiln-export-entries";
-constexpr char kExportBytesHeader[] = "kiln-export-stored-bytes";
 constexpr char kExportWrittenHeader[] = "kiln-export-entries-written";
 
 int64_t MetadataInt(
@@ -145,8 +144,6 @@ absl::StatusOr<ExportResult> AdminClient::ExportToFile(
       have_metadata = true;
       p.expected_entries = MetadataInt(context->GetServerInitialMetadata(),
                                        kExportEntriesHeader);
-      p.expected_bytes =
-          MetadataInt(context->GetServerInitialMetadata(), kExportBytesHeader);
     }
     if (std::fwrite(chunk.data().data(), 1, chunk.data().size(), file.get()) !=
         chunk.data().size()) {

@@ -37,6 +37,7 @@ class Progress {
     absl::Time now = absl::Now();
     const int64_t step =
         p.expected_bytes > 0 ? p.expected_bytes / 10 : int64_t{64} << 20;
+    if (next_bytes_ == 0) next_bytes_ = std::max<int64_t>(1, step);
     const bool complete = p.expected_bytes > 0 && p.bytes >= p.expected_bytes;
     bool due = p.done || (tty_ ? now - last_ >= absl::Milliseconds(250)
                                : p.bytes >= next_bytes_ && !complete);

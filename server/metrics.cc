@@ -1,8 +1,10 @@
 #include "server/metrics.h"
 
+#include <cstring>
 #include <exception>
 #include <vector>
 
+#include "CivetServer.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -86,6 +88,31 @@ prometheus::MetricFamily Family(const char* name, const char* help,
   f.help = help;
   f.type = type;
   return f;
+}
+
+// Answers every HTTP request but `GET /metrics` itself, before the web
+// server (civetweb) looks for a handler: its own "not found" and "method
+// not allowed" pages crash the process in Debian's civetweb 1.15, and
+// nothing but the metrics is served here anyway.
+int AnswerAllButMetrics(mg_connection* conn) {
+  const mg_request_info* request = mg_get_request_info(conn);
+  bool is_metrics = request->local_uri != nullptr &&
+                    std::strcmp(request->local_uri, "/metrics") == 0;
+  bool is_get = request->request_method != nullptr &&
+                std::strcmp(request->request_method, "GET") == 0;
+  if (is_metrics && is_get) return 0;
+  int code = is_metrics ? 405 : 404;
+  const char* body = is_metrics ? "only GET /metrics is served\n"
+                                : "not found: metrics are at /metrics\n";
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: %zu\r\n"
+            "%s"
+            "Connection: close\r\n\r\n%s",
+            code, is_metrics ? "Method Not Allowed" : "Not Found",
+            std::strlen(body), is_metrics ? "Allow: GET\r\n" : "", body);
+  return code;
 }
 
 }  // namespace
@@ -262,8 +289,14 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   std::unique_ptr<ServerMetrics> self(new ServerMetrics());
   if (listen.empty()) return self;
   // prometheus-cpp (civetweb) reports a failed bind by throwing.
+  static const CivetCallbacks* callbacks = [] {
+    auto* c = new CivetCallbacks();
+    c->begin_request = AnswerAllButMetrics;
+    return c;
+  }();
   try {
-    self->exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
+    self->exposer_ =
+        std::make_unique<prometheus::Exposer>(listen, 2, callbacks);
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat(
         "cannot serve metrics on '", listen,

@@ -16,7 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "cache/guards/test_util.h"
 #include "client/cpp/kiln_client.h"
+#include "compiler/ir/text.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -30,6 +32,7 @@ namespace fs = std::filesystem;
 using ::kiln::testing::RunCommand;
 using ::kiln::testing::Runfile;
 using ::kiln::testing::ServerProcess;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -86,11 +89,13 @@ class MetricsE2ETest : public ::testing::Test {
     return log.substr(at + kMarker.size(), end - at - kMarker.size());
   }
 
-  // GETs http://`address``path` with curl.
+  // Requests http://`address``path` with curl (GET unless `method`).
   static testing::CommandResult Curl(const std::string& address,
-                                     const std::string& path = "/metrics") {
-    auto r = RunCommand({"/usr/bin/curl", "-sS", "--max-time", "10", "-w",
-                         "\n%{http_code}", "http://" + address + path});
+                                     const std::string& path = "/metrics",
+                                     const std::string& method = "GET") {
+    auto r =
+        RunCommand({"/usr/bin/curl", "-sS", "--max-time", "10", "-X", method,
+                    "-w", "\n%{http_code}", "http://" + address + path});
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : testing::CommandResult{};
   }
@@ -225,8 +230,107 @@ TEST_F(MetricsE2ETest, ScrapedCountersFollowTheCalls) {
   Scrape again = ScrapeMetrics(metrics);
   EXPECT_EQ(again.Find("kiln_requests_total", caps_ok), 4);
 
-  // Only /metrics is served.
-  EXPECT_THAT(Curl(metrics, "/nothing-here").out, Not(HasSubstr("kiln_")));
+  // Only GET /metrics is served; anything else is answered 404 or 405 and
+  // the server carries on.
+  EXPECT_THAT(Curl(metrics, "/").out, EndsWith("\n404"));
+  EXPECT_THAT(Curl(metrics, "/nothing-here").out, EndsWith("\n404"));
+  EXPECT_THAT(Curl(metrics, "/metrics", "POST").out, EndsWith("\n405"));
+  EXPECT_THAT(Curl(metrics, "/metrics", "HEAD").out, EndsWith("\n405"));
+  EXPECT_EQ(ScrapeMetrics(metrics).Find("kiln_requests_total", caps_ok), 4);
+  EXPECT_EQ(client->CheckHealth().value(), client::Health::kServing);
+  EXPECT_EQ(server->Stop(SIGTERM, absl::Seconds(20)).value(), 0);
+}
+
+TEST_F(MetricsE2ETest, CompileAndExecuteFeedTheCacheAndTimingMetrics) {
+  auto server = StartServer({"--metrics-listen=127.0.0.1:0"});
+  ASSERT_NE(server, nullptr);
+  std::string metrics = MetricsAddress(*server);
+  auto client = Connect(*server);
+  client::ClientOptions options;
+  options.server = server->address();
+  options.timeout = absl::Seconds(120);
+  auto slow_client = client::KilnClient::Create(options);
+  ASSERT_TRUE(slow_client.ok());
+
+  absl::StatusOr<v1::Graph> graph = ir::ParseGraphToProto(
+      "graph(%x: f32[3, 4]) {\n"
+      "  %r = aten::relu.default(%x) : f32[3, 4]\n"
+      "  %a = aten::add.Tensor(%r, %x, alpha=2) : f32[3, 4]\n"
+      "  return (%a)\n"
+      "}");
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  v1::CompileRequest request;
+  *request.mutable_graph() = *graph;
+  *request.mutable_guards() =
+      cache::testing::Ctx().In(cache::testing::T().Sizes({3, 4})).Build();
+  request.mutable_target()->set_backend("interpreter");
+  v1::CompileResponse miss, hit;
+  grpc::Status s =
+      (*slow_client)
+          ->compiler()
+          .Compile((*slow_client)->NewContext().get(), request, &miss);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_FALSE(miss.cache_hit());
+  s = (*slow_client)
+          ->compiler()
+          .Compile((*slow_client)->NewContext().get(), request, &hit);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(hit.cache_hit());
+
+  v1::ExecuteRequest execute;
+  execute.set_artifact_key(miss.artifact_key());
+  v1::Tensor* x = execute.add_inputs()->mutable_tensor();
+  x->set_dtype(v1::FLOAT32);
+  x->mutable_device()->set_type(v1::CPU);
+  for (int64_t d : {3, 4}) x->add_sizes(d);
+  for (int64_t d : {4, 1}) x->add_strides(d);
+  x->set_raw(std::string(12 * sizeof(float), '\0'));
+  *execute.mutable_signature() =
+      cache::testing::Sig().In(cache::testing::T().Sizes({3, 4})).Build();
+  v1::ExecuteResponse result;
+  s = (*slow_client)
+          ->compiler()
+          .Execute((*slow_client)->NewContext().get(), execute, &result);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  Scrape scrape = ScrapeMetrics(metrics);
+  EXPECT_EQ(scrape.Find("kiln_cache_lookups_total",
+                        {"method=\"Compile\"", "result=\"miss\""}),
+            1)
+      << scrape.text;
+  EXPECT_EQ(scrape.Find("kiln_cache_lookups_total",
+                        {"method=\"Compile\"", "result=\"hit\""}),
+            1);
+  EXPECT_EQ(scrape.Find("kiln_compile_duration_seconds_count"), 1);
+  EXPECT_GT(scrape.Find("kiln_compile_duration_seconds_sum").value_or(0), 0);
+  EXPECT_EQ(scrape.Find("kiln_compile_queue_seconds_count"), 1);
+  EXPECT_EQ(scrape.Find("kiln_compile_store_seconds_count"), 1);
+  EXPECT_EQ(scrape.Find("kiln_cache_lookup_seconds_count"), 2);
+  EXPECT_EQ(scrape.Find("kiln_guard_evaluation_seconds_count"), 1);
+  EXPECT_EQ(scrape.Find("kiln_execute_run_seconds_count"), 1);
+  EXPECT_EQ(scrape.Find("kiln_compiles_in_flight"), 0);
+  EXPECT_EQ(
+      scrape.Find("kiln_requests_total", {"method=\"Compile\"", "code=\"OK\""}),
+      2);
+  // Read from the cache at scrape time.
+  EXPECT_EQ(scrape.Find("kiln_cache_entries"), 1);
+  EXPECT_EQ(scrape.Find("kiln_cache_artifacts"), 1);
+  EXPECT_GT(scrape.Find("kiln_cache_bytes").value_or(0), 0);
+  EXPECT_GE(scrape.Find("kiln_cache_hits_total").value_or(0), 1);
+  EXPECT_GE(scrape.Find("kiln_cache_misses_total").value_or(0), 1);
+  EXPECT_EQ(scrape.Find("kiln_cache_target_entries",
+                        {"target=\"" + miss.target() + "\""}),
+            1);
+
+  // The request log names the artifact, the hit and the times.
+  std::string log = server->Log();
+  EXPECT_THAT(log, HasSubstr("method=kiln.v1.Compiler/Compile code=OK"));
+  EXPECT_THAT(log, HasSubstr("key=" + miss.artifact_key() + " hit=false"));
+  EXPECT_THAT(log, HasSubstr("key=" + miss.artifact_key() + " hit=true"));
+  EXPECT_THAT(log, HasSubstr(" compile_ms="));
+  EXPECT_THAT(log, HasSubstr(" queue_ms="));
+  EXPECT_THAT(log, HasSubstr("method=kiln.v1.Compiler/Execute code=OK"));
+  EXPECT_THAT(log, HasSubstr(" guard_ms="));
   EXPECT_EQ(server->Stop(SIGTERM, absl::Seconds(20)).value(), 0);
 }
 

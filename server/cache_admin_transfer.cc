@@ -34,6 +34,7 @@ namespace {
 // so a large bundle is not held in memory whole.
 constexpr int64_t kImportBatchBytes = int64_t{64} << 20;
 constexpr size_t kImportBatchEntries = 256;
+constexpr int64_t kMaxExportChunkBytes = int64_t{1} << 20;
 // How much of the spooled bundle is read at a time on the second pass.
 constexpr size_t kSpoolReadBytes = size_t{1} << 20;
 
@@ -144,8 +145,10 @@ grpc::Status CacheAdminService::Export(
                               absl::StrCat(entries.size()));
   context->AddInitialMetadata(kExportBytesHeader, absl::StrCat(planned_bytes));
 
-  const size_t chunk_bytes =
-      static_cast<size_t>(std::max<int64_t>(1, options_.stream_chunk_bytes));
+  // Chunks of at most 1 MiB keep memory per export small and progress
+  // reports frequent; the limit the server advertises may be lower.
+  const size_t chunk_bytes = static_cast<size_t>(std::clamp<int64_t>(
+      options_.stream_chunk_bytes, 1, kMaxExportChunkBytes));
   std::string pending;
   auto flush = [&](bool all) -> absl::Status {
     size_t at = 0;

@@ -87,10 +87,13 @@ class CliE2ETest : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<ServerProcess> StartServer(const std::string& dir) {
-    auto server =
-        ServerProcess::Start({server_bin_, "--listen=127.0.0.1:0",
-                              "--data-dir=" + dir, "--shutdown-timeout=5"});
+  std::unique_ptr<ServerProcess> StartServer(
+      const std::string& dir, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {server_bin_, "--listen=127.0.0.1:0",
+                                     "--data-dir=" + dir,
+                                     "--shutdown-timeout=5"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto server = ServerProcess::Start(argv);
     EXPECT_TRUE(server.ok()) << server.status();
     return server.ok() ? std::move(*server) : nullptr;
   }
@@ -477,6 +480,47 @@ TEST_F(CliE2ETest, ErrorsAreOneLineWithANonZeroExit) {
   EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
   // The server kept serving through all of it.
   EXPECT_EQ(Kiln(server.get(), {"status"}).exit_code, 0);
+}
+
+TEST_F(CliE2ETest, TokensFromFlagsOrEnvironmentAndAdminOnlyCommands) {
+  const std::string client_token = "client-token-0123456789abcdef";
+  const std::string admin_token = "admin-token-0123456789abcdef";
+  const std::string tokens = tmp_ + "/tokens.txt";
+  std::ofstream(tokens) << client_token << " client name=ci\n"
+                        << admin_token << " admin name=ops\n";
+  std::vector<Written> w =
+      Write(Dir("a"), {"graph=0,variant=0", "graph=1,variant=0"});
+  auto server = StartServer(Dir("a"), {"--token-file=" + tokens});
+  ASSERT_NE(server, nullptr);
+
+  // Without a token nothing but health is reachable.
+  CommandResult r = Kiln(server.get(), {"ls"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
+  EXPECT_THAT(r.err, StartsWith("kiln: error: List failed: "));
+  // A client token (KILN_TOKEN) lists, shows and exports...
+  const std::map<std::string, std::string> as_client = {
+      {"KILN_SERVER", server->address()}, {"KILN_TOKEN", client_token}};
+  r = Kiln(nullptr, {"ls", "--json"}, as_client);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["total"], 2);
+  const std::string bundle = tmp_ + "/b.kiln";
+  r = Kiln(nullptr, {"export", bundle}, as_client);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // ...but may neither evict nor import.
+  ExpectOneLineError(Kiln(nullptr, {"evict", "--all"}, as_client),
+                     "needs an admin token");
+  ExpectOneLineError(Kiln(nullptr, {"import", bundle}, as_client),
+                     "needs an admin token");
+  EXPECT_EQ(Json(server.get(), {"ls", "--token", admin_token})["total"], 2);
+  // An admin token (--token) may.
+  r = Kiln(server.get(), {"evict", w[0].key, "--token", admin_token});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("evicted 1 entry"));
+  r = Kiln(server.get(), {"--token", admin_token, "import", bundle});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("imported 1 entry from"));
+  EXPECT_THAT(r.out, HasSubstr("1 already present"));
 }
 
 }  // namespace

@@ -211,10 +211,11 @@ class CallObserver : public grpc::experimental::Interceptor {
 
   void Finish(const grpc::Status& status) {
     finished_ = true;
-    record_.duration = absl::Now() - start_;
+    absl::Duration duration = absl::Now() - start_;
+    record_.duration = duration;
     record_.code = CodeName(status.error_code());
     record_.error = status.error_message();
-    metrics_->CallFinished(path_, record_.code, record_.duration);
+    metrics_->CallFinished(path_, record_.code, duration);
     LogRequest(record_);
   }
 

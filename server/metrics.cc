@@ -251,11 +251,10 @@ ServerMetrics::ServerMetrics()
       histogram("kiln_compile_store_seconds",
                 "Time storing a compiled artifact durably (timings.store_us).",
                 LatencyBuckets());
-  cache_lookup_seconds_ =
-      histogram("kiln_cache_lookup_seconds",
-                "Digests and cache lookup of each Compile, guard evaluation "
-                "included (CompileResponse.timings.lookup_us).",
-                FastBuckets());
+  cache_lookup_seconds_ = histogram("kiln_cache_lookup_seconds",
+                                    "Digests and cache lookup of each Compile "
+                                    "(CompileResponse.timings.lookup_us).",
+                                    FastBuckets());
   guard_seconds_ = histogram("kiln_guard_evaluation_seconds",
                              "Guard evaluation on Execute's concrete inputs "
                              "(ExecuteResponse.timings.guard_us).",

@@ -76,7 +76,9 @@ std::string JsonPayload(const RequestRecord& r) {
   j["msg"] = "request";
   j["method"] = r.method;
   j["code"] = r.code;
-  j["duration_ms"] = Millis(absl::ToInt64Microseconds(r.duration));
+  if (r.duration.has_value()) {
+    j["duration_ms"] = Millis(absl::ToInt64Microseconds(*r.duration));
+  }
   if (!r.artifact_key.empty()) j["artifact_key"] = r.artifact_key;
   if (r.cache_hit.has_value()) j["cache_hit"] = *r.cache_hit;
   if (r.lookup_us.has_value()) j["lookup_ms"] = Millis(*r.lookup_us);
@@ -130,9 +132,13 @@ absl::Status SetupRequestLog(const std::string& format) {
 }
 
 std::string FormatRequestText(const RequestRecord& r) {
-  std::string line = absl::StrCat(
-      "request method=", TextValue(r.method), " code=", r.code,
-      absl::StrFormat(" ms=%.3f", absl::ToDoubleMilliseconds(r.duration)));
+  std::string line =
+      absl::StrCat("request method=", TextValue(r.method), " code=", r.code);
+  if (r.duration.has_value()) {
+    absl::StrAppend(
+        &line,
+        absl::StrFormat(" ms=%.3f", absl::ToDoubleMilliseconds(*r.duration)));
+  }
   if (!r.artifact_key.empty()) {
     absl::StrAppend(&line, " key=", TextValue(r.artifact_key));
   }

@@ -15,7 +15,9 @@ struct RequestRecord {
   std::string method;  // "kiln.v1.Compiler/Compile"
   std::string code;    // "OK", "NOT_FOUND", ...
   std::string error;   // the status message when not OK
-  absl::Duration duration;
+  // From the start of the call to its status; unset for calls refused
+  // before they started.
+  std::optional<absl::Duration> duration;
   // The artifact the call was about, when it names or produces one.
   std::string artifact_key;
   // Compile and Lookup: whether the cache served it.

@@ -442,5 +442,49 @@ TEST_F(MetricsE2ETest, MetricsAddressInUseFailsAtStart) {
   EXPECT_THAT(bad->err, HasSubstr("--metrics-listen"));
 }
 
+// Watches a channel for `how_long`; returns false as soon as it leaves READY
+// (a GOAWAY, such as too_many_pings, makes it go IDLE).
+bool StaysReady(grpc::Channel& channel, absl::Duration how_long) {
+  absl::Time end = absl::Now() + how_long;
+  while (absl::Now() < end) {
+    grpc_connectivity_state state = channel.GetState(false);
+    if (state != GRPC_CHANNEL_READY) return false;
+    channel.WaitForStateChange(
+        state, absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  }
+  return channel.GetState(false) == GRPC_CHANNEL_READY;
+}
+
+std::shared_ptr<grpc::Channel> PingingChannel(const std::string& address,
+                                              int keepalive_ms) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // A channel of its own, not shared with the other test channels.
+  args.SetInt("kiln.test.keepalive", keepalive_ms);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+TEST_F(MetricsE2ETest, KeepalivePingsEveryTenSecondsAreWelcome) {
+  auto server = StartServer({});
+  ASSERT_NE(server, nullptr);
+  // A client pinging at the documented minimum interval, with no call in
+  // progress, keeps its connection; one pinging every 500 ms is sent away
+  // (so the policy is really in force).
+  auto polite = PingingChannel(server->address(), 10000);
+  auto rude = PingingChannel(server->address(), 500);
+  for (auto* channel : {polite.get(), rude.get()}) {
+    ASSERT_TRUE(channel->WaitForConnected(
+        absl::ToChronoTime(absl::Now() + absl::Seconds(10))));
+  }
+  EXPECT_FALSE(StaysReady(*rude, absl::Seconds(15)));
+  // Three pings: with two strikes allowed, even three early ones would show.
+  EXPECT_TRUE(StaysReady(*polite, absl::Seconds(35)));
+  EXPECT_EQ(server->Stop(SIGTERM, absl::Seconds(20)).value(), 0);
+}
+
 }  // namespace
 }  // namespace kiln

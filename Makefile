@@ -4,7 +4,7 @@ BAZEL ?= bazel
 LISTEN ?= 127.0.0.1:50051
 DATA_DIR ?= $(CURDIR)/.kiln
 
-.PHONY: all deps build run test format check-format clean python-proto gpu-bundle bench-compiler
+.PHONY: all deps build run test format check-format clean python-proto gpu-bundle bench-compiler bench
 
 all: build
 
@@ -44,3 +44,10 @@ gpu-bundle: deps
 bench-compiler: deps
 	$(BAZEL) build //compiler/backends/cpu:compiler_bench
 	/usr/bin/python3 tools/bench_compiler.py --bin "$$($(BAZEL) info bazel-bin)" $(if $(THREADS),--threads $(THREADS))
+
+# Service benchmark: kiln-server and redis-server on loopback ports, measured
+# by N concurrent clients of the C++ load generator (docs/benchmarks.md).
+# CLIENTS=1,4,16 sets the client counts, DURATION=3 the seconds per row.
+bench: deps
+	$(BAZEL) build //server:kiln-server //tools/bench:kiln-loadgen
+	/usr/bin/python3 tools/bench/service_bench.py --bin "$$($(BAZEL) info bazel-bin)" $(if $(CLIENTS),--clients $(CLIENTS)) $(if $(DURATION),--seconds $(DURATION))

@@ -16,6 +16,8 @@ PACKAGES=(
   curl
   # `kiln show --svg` draws graphs with Graphviz's dot
   graphviz
+  # `make bench`: the Redis baseline (server and the load generator's client)
+  redis-server libhiredis-dev
   # Python client and differential tests against PyTorch
   python3 python3-torch python3-grpcio python3-protobuf python3-pytest
   python3-pytest-xdist python3-numpy

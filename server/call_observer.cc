@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "grpcpp/security/auth_context.h"
 #include "grpcpp/server_context.h"
@@ -95,6 +96,7 @@ class CallObserver : public grpc::experimental::Interceptor {
         path_(info->method()),
         method_(MethodOf(path_)),
         start_(absl::Now()) {
+    absl::MutexLock lock(&mu_);
     record_.method = std::string(absl::StripPrefix(path_, "/"));
     metrics_->CallStarted(path_);
   }
@@ -102,40 +104,47 @@ class CallObserver : public grpc::experimental::Interceptor {
   ~CallObserver() override {
     // A call that ends without sending a status was cancelled (the client
     // went away or its deadline passed).
+    absl::MutexLock lock(&mu_);
     if (!finished_) Finish(grpc::Status::CANCELLED);
   }
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
-      grpc::ServerContextBase* context = info_->server_context();
-      record_.peer = context->peer();
-      std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
-      if (auth != nullptr) {
-        record_.client = FirstValue(*auth, kClientNameProperty);
-        if (record_.client.empty()) {
-          record_.client = FirstValue(*auth, "x509_common_name");
+    {
+      // Streaming calls may read and write on different threads. Proceed
+      // must come after the lock is released: it may re-enter Intercept or
+      // destroy this interceptor.
+      absl::MutexLock lock(&mu_);
+      if (methods->QueryInterceptionHookPoint(
+              InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+        grpc::ServerContextBase* context = info_->server_context();
+        record_.peer = context->peer();
+        std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+        if (auth != nullptr) {
+          record_.client = FirstValue(*auth, kClientNameProperty);
+          if (record_.client.empty()) {
+            record_.client = FirstValue(*auth, "x509_common_name");
+          }
         }
       }
-    }
-    if (methods->QueryInterceptionHookPoint(
-            InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      ReadRequest(methods->GetRecvMessage());
-    }
-    if (methods->QueryInterceptionHookPoint(
-            InterceptionHookPoints::PRE_SEND_MESSAGE)) {
-      ReadResponse(methods->GetSendMessage());
-    }
-    if (methods->QueryInterceptionHookPoint(
-            InterceptionHookPoints::PRE_SEND_STATUS)) {
-      Finish(methods->GetSendStatus());
+      if (methods->QueryInterceptionHookPoint(
+              InterceptionHookPoints::POST_RECV_MESSAGE)) {
+        ReadRequest(methods->GetRecvMessage());
+      }
+      if (methods->QueryInterceptionHookPoint(
+              InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+        ReadResponse(methods->GetSendMessage());
+      }
+      if (methods->QueryInterceptionHookPoint(
+              InterceptionHookPoints::PRE_SEND_STATUS)) {
+        Finish(methods->GetSendStatus());
+      }
     }
     methods->Proceed();
   }
 
  private:
-  void ReadRequest(const void* message) {
+  void ReadRequest(const void* message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (message == nullptr || !record_.artifact_key.empty()) return;
     switch (method_) {
       case Method::kExecute:
@@ -167,7 +176,7 @@ class CallObserver : public grpc::experimental::Interceptor {
     }
   }
 
-  void ReadResponse(const void* message) {
+  void ReadResponse(const void* message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (message == nullptr) return;
     switch (method_) {
       case Method::kCompile: {
@@ -203,13 +212,14 @@ class CallObserver : public grpc::experimental::Interceptor {
     }
   }
 
-  void RecordExecute(const v1::ExecuteResponse& response) {
+  void RecordExecute(const v1::ExecuteResponse& response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     record_.guard_us = response.timings().guard_us();
     record_.run_us = response.timings().run_us();
     metrics_->RecordExecute(response);
   }
 
-  void Finish(const grpc::Status& status) {
+  void Finish(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     finished_ = true;
     absl::Duration duration = absl::Now() - start_;
     record_.duration = duration;
@@ -224,8 +234,9 @@ class CallObserver : public grpc::experimental::Interceptor {
   const std::string path_;
   const Method method_;
   const absl::Time start_;
-  RequestRecord record_;
-  bool finished_ = false;
+  absl::Mutex mu_;
+  RequestRecord record_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

@@ -51,6 +51,22 @@ constexpr const char* kOtherMethods[] = {
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 };
 
+// Every method path this server serves.
+std::vector<std::string> ServedMethodPaths() {
+  std::vector<std::string> paths(std::begin(kOtherMethods),
+                                 std::end(kOtherMethods));
+  for (const char* name : {"kiln.v1.Compiler", "kiln.v1.CacheAdmin"}) {
+    const google::protobuf::ServiceDescriptor* service =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+            name);
+    if (service == nullptr) continue;
+    for (int i = 0; i < service->method_count(); ++i) {
+      paths.push_back(absl::StrCat("/", name, "/", service->method(i)->name()));
+    }
+  }
+  return paths;
+}
+
 bool IsServedMethod(absl::string_view service, absl::string_view method) {
   for (const char* path : kOtherMethods) {
     if (absl::StrCat("/", service, "/", method) == path) return true;
@@ -263,6 +279,17 @@ ServerMetrics::ServerMetrics()
       histogram("kiln_execute_run_seconds",
                 "Running an artifact's plan (ExecuteResponse.timings.run_us).",
                 LatencyBuckets());
+  auto make_series = [&](const std::string& service,
+                         const std::string& method) {
+    prometheus::Labels labels = {{"service", service}, {"method", method}};
+    return MethodSeries{service, method, &in_flight_->Add(labels),
+                        &request_seconds_->Add(labels, LatencyBuckets())};
+  };
+  for (const std::string& path : ServedMethodPaths()) {
+    auto [service, method] = MethodLabels(path);
+    methods_.emplace(path, make_series(service, method));
+  }
+  unknown_method_ = make_series("unknown", "unknown");
   compiles_in_flight_ =
       &prometheus::BuildGauge()
            .Name("kiln_compiles_in_flight")
@@ -313,37 +340,37 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   return self;
 }
 
+const ServerMetrics::MethodSeries& ServerMetrics::SeriesFor(
+    absl::string_view path) const {
+  auto it = methods_.find(path);
+  return it != methods_.end() ? it->second : unknown_method_;
+}
+
 void ServerMetrics::CallStarted(absl::string_view path) {
-  auto [service, method] = MethodLabels(path);
-  in_flight_->Add({{"service", service}, {"method", method}}).Increment();
-  if (service == "kiln.v1.Compiler" && method == "Compile") {
-    compiles_in_flight_->Increment();
-  }
+  const MethodSeries& series = SeriesFor(path);
+  series.in_flight->Increment();
+  if (path == "/kiln.v1.Compiler/Compile") compiles_in_flight_->Increment();
 }
 
 void ServerMetrics::CallFinished(absl::string_view path, absl::string_view code,
                                  absl::Duration duration) {
-  auto [service, method] = MethodLabels(path);
-  in_flight_->Add({{"service", service}, {"method", method}}).Decrement();
-  if (service == "kiln.v1.Compiler" && method == "Compile") {
-    compiles_in_flight_->Decrement();
-  }
+  const MethodSeries& series = SeriesFor(path);
+  series.in_flight->Decrement();
+  if (path == "/kiln.v1.Compiler/Compile") compiles_in_flight_->Decrement();
   requests_
-      ->Add({{"service", service},
-             {"method", method},
+      ->Add({{"service", series.service},
+             {"method", series.method},
              {"code", std::string(code)}})
       .Increment();
-  request_seconds_
-      ->Add({{"service", service}, {"method", method}}, LatencyBuckets())
-      .Observe(absl::ToDoubleSeconds(duration));
+  series.duration->Observe(absl::ToDoubleSeconds(duration));
 }
 
 void ServerMetrics::CallRefused(absl::string_view path,
                                 absl::string_view code) {
-  auto [service, method] = MethodLabels(path);
+  const MethodSeries& series = SeriesFor(path);
   requests_
-      ->Add({{"service", service},
-             {"method", method},
+      ->Add({{"service", series.service},
+             {"method", series.method},
              {"code", std::string(code)}})
       .Increment();
 }

@@ -1,6 +1,8 @@
 #ifndef KILN_SERVER_METRICS_H_
 #define KILN_SERVER_METRICS_H_
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -78,6 +80,18 @@ class ServerMetrics {
   std::shared_ptr<CacheCollector> cache_collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::string address_;
+
+  // The per-method series, made at construction for every method served
+  // (and one for "unknown"), so calls only look them up.
+  struct MethodSeries {
+    std::string service;
+    std::string method;
+    prometheus::Gauge* in_flight;
+    prometheus::Histogram* duration;
+  };
+  const MethodSeries& SeriesFor(absl::string_view path) const;
+  std::map<std::string, MethodSeries, std::less<>> methods_;
+  MethodSeries unknown_method_;
 
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* request_seconds_;

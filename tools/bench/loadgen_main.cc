@@ -126,6 +126,8 @@ absl::Status Run(const Flags& flags) {
                          RedisGet(flags.redis, key, artifact_size)});
   }
 
+  workloads.push_back({"Health check (gRPC floor)", "empty",
+                       Baseline::kRedisGet, HealthCheck(options)});
   workloads.push_back({"Compile, cache hit", "3-node graph",
                        Baseline::kRedisGet, CompileHit(options, *hit_request)});
   if (flags.large_graph_nodes > 0) {

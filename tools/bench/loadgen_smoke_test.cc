@@ -102,6 +102,7 @@ TEST(LoadgenSmokeTest, EveryWorkloadRunsWithoutErrors) {
   EXPECT_EQ(run->exit_code, 0) << run->err << (*server)->Log();
   const std::string& table = run->out;
   EXPECT_THAT(table, HasSubstr("- CPU: "));
+  EXPECT_THAT(table, HasSubstr("| Health check (gRPC floor) |"));
   EXPECT_THAT(table, HasSubstr("| Compile, cache hit | 3-node graph | 2 |"));
   EXPECT_THAT(table, HasSubstr("| Compile, cache hit | 8-node graph | 1 |"));
   EXPECT_THAT(table, HasSubstr("| Lookup, hit |"));

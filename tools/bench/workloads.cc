@@ -234,6 +234,22 @@ client::ClientOptions BenchClientOptions(const std::string& server) {
   return options;
 }
 
+ClientOpFactory HealthCheck(client::ClientOptions options) {
+  return [options](int index) -> absl::StatusOr<std::unique_ptr<ClientOp>> {
+    auto client = Connect(options, index);
+    if (!client.ok()) return client.status();
+    return MakeOp([client = *std::move(client)]() -> CallResult {
+      absl::StatusOr<client::Health> health = client->CheckHealth();
+      if (!health.ok()) return health.status();
+      if (*health != client::Health::kServing) {
+        return absl::UnavailableError(
+            absl::StrCat("kiln-server is ", client::HealthName(*health)));
+      }
+      return std::nullopt;
+    });
+  };
+}
+
 ClientOpFactory CompileHit(client::ClientOptions options,
                            v1::CompileRequest request) {
   return [options,

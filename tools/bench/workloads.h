@@ -36,6 +36,10 @@ v1::CallSignature SignatureFor(int64_t rows);
 // deadlines (cold compiles queue behind each other).
 client::ClientOptions BenchClientOptions(const std::string& server);
 
+// grpc.health.v1 Check of the whole server: a unary call that does no
+// work, the floor under every Kiln call.
+ClientOpFactory HealthCheck(client::ClientOptions options);
+
 // Compile of `request`, expected to be a cache hit every time.
 ClientOpFactory CompileHit(client::ClientOptions options,
                            v1::CompileRequest request);

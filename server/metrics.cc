@@ -346,7 +346,14 @@ const ServerMetrics::MethodSeries& ServerMetrics::SeriesFor(
   return it != methods_.end() ? it->second : unknown_method_;
 }
 
+namespace {
+bool IsHealthWatch(absl::string_view path) {
+  return path == "/grpc.health.v1.Health/Watch";
+}
+}  // namespace
+
 void ServerMetrics::CallStarted(absl::string_view path) {
+  if (!IsHealthWatch(path)) active_calls_.fetch_add(1);
   const MethodSeries& series = SeriesFor(path);
   series.in_flight->Increment();
   if (path == "/kiln.v1.Compiler/Compile") compiles_in_flight_->Increment();
@@ -354,6 +361,7 @@ void ServerMetrics::CallStarted(absl::string_view path) {
 
 void ServerMetrics::CallFinished(absl::string_view path, absl::string_view code,
                                  absl::Duration duration) {
+  if (!IsHealthWatch(path)) active_calls_.fetch_sub(1);
   const MethodSeries& series = SeriesFor(path);
   series.in_flight->Decrement();
   if (path == "/kiln.v1.Compiler/Compile") compiles_in_flight_->Decrement();

@@ -1,6 +1,7 @@
 #ifndef KILN_SERVER_METRICS_H_
 #define KILN_SERVER_METRICS_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -55,6 +56,12 @@ class ServerMetrics {
   // "127.0.0.1:9464": where /metrics is served; empty when not served.
   const std::string& address() const { return address_; }
 
+  // Calls started and not finished, long-lived health watches excepted
+  // (what a drain waits for).
+  int64_t active_calls() const {
+    return active_calls_.load(std::memory_order_acquire);
+  }
+
   // A call of `path` started / finished with `code` ("OK",
   // "UNAUTHENTICATED", ...) after `duration`.
   void CallStarted(absl::string_view path);
@@ -103,6 +110,7 @@ class ServerMetrics {
   prometheus::Histogram* cache_lookup_seconds_;
   prometheus::Histogram* guard_seconds_;
   prometheus::Histogram* execute_run_seconds_;
+  std::atomic<int64_t> active_calls_{0};
   prometheus::Gauge* compiles_in_flight_;
 };
 

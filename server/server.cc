@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <grpc/grpc.h>
 #include <grpc/support/log.h>
 
 #include <algorithm>
@@ -93,7 +94,15 @@ absl::StatusOr<std::unique_ptr<KilnServer>> KilnServer::Create(
 
   self->compiler_ = std::make_unique<CompilerService>(
       config, self->cache_->store().store_id(), self->cache_.get());
-  self->admin_ = std::make_unique<CacheAdminService>(self->cache_.get());
+  // Bundle chunks are as large as Capabilities advertises (what fits in one
+  // message with --max-message-bytes).
+  CacheAdminOptions admin_options;
+  admin_options.stream_chunk_bytes =
+      DescribeCapabilities(config, self->cache_->store().store_id())
+          .limits()
+          .stream_chunk_bytes();
+  self->admin_ =
+      std::make_unique<CacheAdminService>(self->cache_.get(), admin_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -191,7 +200,23 @@ absl::Status KilnServer::Shutdown(absl::Duration grace) {
     for (const char* name : kServiceNames) {
       health->SetServingStatus(name, false);
     }
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    // gRPC's graceful shutdown also waits for idle client connections to
+    // go away, which can take seconds after the last call. Once no call is
+    // running any more (Shutdown stops new ones), the idle connections are
+    // closed at once; calls still running at the deadline are cancelled.
+    absl::Time deadline = absl::Now() + grace;
+    std::thread drain(
+        [this, deadline] { server_->Shutdown(absl::ToChronoTime(deadline)); });
+    absl::Time started = absl::Now();
+    while (absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+      bool drained = metrics_ == nullptr || metrics_->active_calls() == 0;
+      if (drained && absl::Now() - started >= absl::Milliseconds(50)) {
+        grpc_server_cancel_all_calls(server_->c_server());
+        break;
+      }
+    }
+    drain.join();
     server_->Wait();
     spdlog::info("gRPC server stopped");
   }

@@ -177,6 +177,16 @@ TEST_F(ServerE2ETest, SigtermDrainsWatchersAndExitsCleanly) {
   EXPECT_THAT(log, HasSubstr("stopped cleanly"));
 }
 
+TEST_F(ServerE2ETest, IdleClientConnectionsDoNotDelayTheDrain) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto client = Connect(*server);  // stays connected, idle
+  ASSERT_TRUE(client->Capabilities().ok());
+  absl::Time start = absl::Now();
+  EXPECT_EQ(server->Stop(SIGTERM, absl::Seconds(20)).value(), 0);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2)) << server->Log();
+}
+
 TEST_F(ServerE2ETest, SigintAlsoStopsCleanly) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);

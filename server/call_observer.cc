@@ -3,9 +3,11 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/descriptor.h"
 #include "grpcpp/security/auth_context.h"
 #include "grpcpp/server_context.h"
 #include "kiln/v1/cache_admin.pb.h"
@@ -39,6 +41,19 @@ Method MethodOf(absl::string_view path) {
   if (path == "/kiln.v1.CacheAdmin/Get") return Method::kGet;
   if (path == "/kiln.v1.CacheAdmin/Evict") return Method::kEvict;
   return Method::kOther;
+}
+
+// "/kiln.v1.Compiler/Compile" -> "kiln.v1.CompileRequest" (from the
+// linked descriptors); "request message" for a method they do not know.
+std::string RequestTypeName(absl::string_view path) {
+  std::string method(absl::StripPrefix(path, "/"));
+  size_t slash = method.find('/');
+  if (slash != std::string::npos) method[slash] = '.';
+  const google::protobuf::MethodDescriptor* descriptor =
+      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+          method);
+  return descriptor == nullptr ? std::string("request message")
+                               : descriptor->input_type()->full_name();
 }
 
 const char* CodeName(grpc::StatusCode code) {
@@ -129,7 +144,12 @@ class CallObserver : public grpc::experimental::Interceptor {
       }
       if (methods->QueryInterceptionHookPoint(
               InterceptionHookPoints::POST_RECV_MESSAGE)) {
-        ReadRequest(methods->GetRecvMessage());
+        // gRPC hands a unary call's request over as nullptr when its bytes
+        // are not a protobuf of the method's request type.
+        void* message = methods->GetRecvMessage();
+        if (message == nullptr && !received_any_) undecodable_ = true;
+        if (message != nullptr) received_any_ = true;
+        ReadRequest(message);
       }
       if (methods->QueryInterceptionHookPoint(
               InterceptionHookPoints::PRE_SEND_MESSAGE)) {
@@ -137,7 +157,17 @@ class CallObserver : public grpc::experimental::Interceptor {
       }
       if (methods->QueryInterceptionHookPoint(
               InterceptionHookPoints::PRE_SEND_STATUS)) {
-        Finish(methods->GetSendStatus());
+        grpc::Status status = methods->GetSendStatus();
+        // gRPC answers an undecodable request with INTERNAL and no message;
+        // the caller sent bad bytes, which is INVALID_ARGUMENT.
+        if (undecodable_ && status.error_code() == grpc::StatusCode::INTERNAL) {
+          status = grpc::Status(
+              grpc::StatusCode::INVALID_ARGUMENT,
+              absl::StrCat("request: not a valid ", RequestTypeName(path_),
+                           " (the bytes do not decode as that protobuf)"));
+          methods->ModifySendStatus(status);
+        }
+        Finish(status);
       }
     }
     methods->Proceed();
@@ -237,6 +267,8 @@ class CallObserver : public grpc::experimental::Interceptor {
   absl::Mutex mu_;
   RequestRecord record_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool received_any_ ABSL_GUARDED_BY(mu_) = false;
+  bool undecodable_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

@@ -1071,9 +1071,12 @@ TEST_F(CompilerE2ETest, BadInputsGetTheRightStatusAndTheServerKeepsServing) {
                       grpc::StubOptions(), &request, &response,
                       [&](grpc::Status s) { done.set_value(s); });
     grpc::Status status = done.get_future().get();
-    // gRPC's own deserializer refuses it before any service code runs, with
-    // INTERNAL (the code gRPC gives undecodable messages).
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
+    // gRPC's own deserializer refuses it before any service code runs; the
+    // server answers INVALID_ARGUMENT naming the expected message type.
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(),
+              "request: not a valid kiln.v1.CompileRequest (the bytes do not "
+              "decode as that protobuf)");
   }
 
   // The server is still up, and its data is still there.

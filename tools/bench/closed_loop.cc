@@ -18,6 +18,7 @@ struct ClientRecord {
   absl::Status setup;
   std::vector<int64_t> nanos;
   std::vector<int64_t> server_nanos;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> stage_nanos;
   int64_t errors = 0;
   std::string first_error;
   Clock::time_point start;
@@ -46,6 +47,20 @@ class StartGate {
   int waiting_;
   Clock::time_point start_;
 };
+
+void Record(const ServerTimings& timings, ClientRecord& record) {
+  if (timings.total.has_value()) {
+    record.server_nanos.push_back(absl::ToInt64Nanoseconds(*timings.total));
+  }
+  for (const auto& [name, duration] : timings.stages) {
+    auto it = std::find_if(record.stage_nanos.begin(), record.stage_nanos.end(),
+                           [&](const auto& s) { return s.first == name; });
+    if (it == record.stage_nanos.end()) {
+      it = record.stage_nanos.insert(record.stage_nanos.end(), {name, {}});
+    }
+    it->second.push_back(absl::ToInt64Nanoseconds(duration));
+  }
+}
 
 }  // namespace
 
@@ -104,8 +119,8 @@ absl::StatusOr<LoadResult> RunClosedLoop(const LoadOptions& options,
               std::chrono::duration_cast<std::chrono::nanoseconds>(after -
                                                                    before)
                   .count());
-          if (std::optional<absl::Duration> server = (*op)->ServerTime()) {
-            record.server_nanos.push_back(absl::ToInt64Nanoseconds(*server));
+          if (const ServerTimings* server = (*op)->LastServerTimings()) {
+            Record(*server, record);
           }
         } else if (record.errors++ == 0) {
           record.first_error = s.ToString();
@@ -117,6 +132,7 @@ absl::StatusOr<LoadResult> RunClosedLoop(const LoadOptions& options,
   for (std::thread& t : threads) t.join();
 
   std::vector<int64_t> nanos, server_nanos;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> stages;
   LoadResult result;
   Clock::time_point end = records[0].start;
   for (ClientRecord& record : records) {
@@ -124,6 +140,12 @@ absl::StatusOr<LoadResult> RunClosedLoop(const LoadOptions& options,
     nanos.insert(nanos.end(), record.nanos.begin(), record.nanos.end());
     server_nanos.insert(server_nanos.end(), record.server_nanos.begin(),
                         record.server_nanos.end());
+    for (auto& [name, values] : record.stage_nanos) {
+      auto it = std::find_if(stages.begin(), stages.end(),
+                             [&](const auto& s) { return s.first == name; });
+      if (it == stages.end()) it = stages.insert(stages.end(), {name, {}});
+      it->second.insert(it->second.end(), values.begin(), values.end());
+    }
     result.errors += record.errors;
     if (result.first_error.empty()) result.first_error = record.first_error;
     end = std::max(end, record.end);
@@ -131,6 +153,9 @@ absl::StatusOr<LoadResult> RunClosedLoop(const LoadOptions& options,
   result.elapsed = absl::FromChrono(end - records[0].start);
   result.latency = LatencySample(std::move(nanos));
   result.server_time = LatencySample(std::move(server_nanos));
+  for (auto& [name, values] : stages) {
+    result.server_stages.emplace_back(name, LatencySample(std::move(values)));
+  }
   return result;
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -15,6 +16,14 @@
 #include "absl/time/time.h"
 
 namespace kiln::bench {
+
+// What the server reported about one call (Kiln's `timings`).
+struct ServerTimings {
+  // From receiving the request to sending the response, where reported.
+  std::optional<absl::Duration> total;
+  // Named stages in the server's order, e.g. {"input copy", 29 ms}.
+  std::vector<std::pair<std::string, absl::Duration>> stages;
+};
 
 // One client's request, issued repeatedly by one thread. It owns whatever
 // the client keeps between requests (a connection, a shared-memory region);
@@ -24,11 +33,9 @@ class ClientOp {
   virtual ~ClientOp() = default;
   // One request. A non-OK status counts as an error and is not timed.
   virtual absl::Status Call() = 0;
-  // The time the server reported for the last successful call (Kiln's
-  // `timings.total_us`), where the response has one.
-  virtual std::optional<absl::Duration> ServerTime() const {
-    return std::nullopt;
-  }
+  // What the server reported for the last successful call; null when the
+  // response carries no timings.
+  virtual const ServerTimings* LastServerTimings() const { return nullptr; }
 };
 
 // Makes the op of client `index` (0 ≤ index < clients). Called once per
@@ -60,8 +67,10 @@ class LatencySample {
 
 struct LoadResult {
   LatencySample latency{{}};
-  // Server-reported times of the calls that had one (may be empty).
+  // Server-reported totals of the calls that had one (may be empty).
   LatencySample server_time{{}};
+  // Server-reported stages, in the server's order (may be empty).
+  std::vector<std::pair<std::string, LatencySample>> server_stages;
   int64_t errors = 0;
   // The first error, for the report.
   std::string first_error;

@@ -175,6 +175,7 @@ absl::Status Run(const Flags& flags) {
   }
   for (absl::string_view backend :
        absl::StrSplit(flags.cold_backends, ',', absl::SkipEmpty())) {
+    if (backend == "none") continue;
     workloads.push_back({absl::StrCat("Compile, cold (", backend, ")"),
                          "3-node graph", Baseline::kNone,
                          ColdCompile(options, std::string(backend)),
@@ -228,6 +229,12 @@ absl::Status Run(const Flags& flags) {
       FormatBytes(artifact_size).c_str(), static_cast<long long>(kCols),
       flags.seconds);
   std::printf("%s", FormatTable(rows).c_str());
+  if (std::string stages = FormatStageTable(rows); !stages.empty()) {
+    std::printf(
+        "\nWhere Execute's server time goes (median of each stage, as the "
+        "server reports it):\n\n%s",
+        stages.c_str());
+  }
   return absl::OkStatus();
 }
 
@@ -251,7 +258,8 @@ int main(int argc, char** argv) {
                  "Target of the warm workloads (hits, Lookup, Execute)")
       ->capture_default_str();
   app.add_option("--cold-backends", flags.cold_backends,
-                 "Targets of the cold compiles, comma-separated (may be empty)")
+                 "Targets of the cold compiles, comma-separated ('none': no "
+                 "cold compiles)")
       ->capture_default_str();
   app.add_option("--small", flags.small_bytes,
                  "Bytes of the small Execute tensor")

@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -86,6 +87,7 @@ std::string FormatBytes(int64_t bytes) {
 }
 
 std::string FormatLatency(int64_t nanos) {
+  if (nanos == 0) return "0";
   double value = static_cast<double>(nanos);
   if (value < 1e6) return absl::StrCat(ThreeDigits(value / 1e3), " µs");
   if (value < 1e9) return absl::StrCat(ThreeDigits(value / 1e6), " ms");
@@ -131,6 +133,37 @@ std::string FormatTable(const std::vector<Row>& rows) {
   }
   for (const std::string& line : errors) absl::StrAppend(&out, "\n", line);
   if (!errors.empty()) absl::StrAppend(&out, "\n");
+  return out;
+}
+
+std::string FormatStageTable(const std::vector<Row>& rows) {
+  std::vector<std::string> stages;
+  for (const Row& row : rows) {
+    for (const auto& [name, sample] : row.result.server_stages) {
+      if (std::find(stages.begin(), stages.end(), name) == stages.end()) {
+        stages.push_back(name);
+      }
+    }
+  }
+  if (stages.empty()) return "";
+  std::string out =
+      absl::StrCat("| workload | payload | clients | ",
+                   absl::StrJoin(stages, " | "), " |\n|---|---|--:|");
+  for (size_t i = 0; i < stages.size(); ++i) absl::StrAppend(&out, "--:|");
+  absl::StrAppend(&out, "\n");
+  for (const Row& row : rows) {
+    if (row.result.server_stages.empty()) continue;
+    absl::StrAppend(&out, "| ", row.workload, " | ", row.payload, " | ",
+                    row.clients, " |");
+    for (const std::string& stage : stages) {
+      std::string cell;
+      for (const auto& [name, sample] : row.result.server_stages) {
+        if (name == stage) cell = FormatLatency(sample.Percentile(50));
+      }
+      absl::StrAppend(&out, " ", cell, " |");
+    }
+    absl::StrAppend(&out, "\n");
+  }
   return out;
 }
 

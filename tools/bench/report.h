@@ -42,6 +42,11 @@ std::string FormatLatency(int64_t nanos);
 // had errors.
 std::string FormatTable(const std::vector<Row>& rows);
 
+// A markdown table of the median of each server-reported stage, for the
+// rows that have stages (Execute's queue, guards, copies, run); empty when
+// none has.
+std::string FormatStageTable(const std::vector<Row>& rows);
+
 }  // namespace kiln::bench
 
 #endif  // KILN_TOOLS_BENCH_REPORT_H_

@@ -30,6 +30,7 @@ TEST(ReportTest, FormatsBytesAndLatencies) {
   EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
   EXPECT_EQ(FormatBytes(83046), "81.1 KiB");
   EXPECT_EQ(FormatBytes(int64_t{16} << 20), "16 MiB");
+  EXPECT_EQ(FormatLatency(0), "0");
   EXPECT_EQ(FormatLatency(87'400), "87.4 µs");
   EXPECT_EQ(FormatLatency(1'254'000), "1.25 ms");
   EXPECT_EQ(FormatLatency(512'000'000), "512 ms");
@@ -67,9 +68,24 @@ TEST(ReportTest, TableHasRatiosAgainstRedisOfTheSameClientCount) {
                                "300 µs |  | 3.00× | 0.50× |"));
   EXPECT_THAT(table, HasSubstr("| Lookup | digest | 4 | 2 | 2.00 | 100 µs | "
                                "100 µs |  | 0.50× | 0.50× |"));
-  EXPECT_THAT(table, HasSubstr("| Execute | 1 KiB | 1 | 0 | 0.00 | 0.00 µs"));
+  EXPECT_THAT(table, HasSubstr("| Execute | 1 KiB | 1 | 0 | 0.00 | 0 | 0 |"));
   EXPECT_THAT(table, HasSubstr("Execute (1 KiB, 1 clients): 3 errors; the "
                                "first: NOT_FOUND: gone"));
+}
+
+TEST(ReportTest, StageTableHasOneColumnPerStage) {
+  std::vector<Row> rows;
+  rows.push_back({"Lookup", "digest", 1, Baseline::kNone,
+                  Result({1000}, absl::Seconds(1))});
+  EXPECT_EQ(FormatStageTable(rows), "");
+  LoadResult execute = Result({1000}, absl::Seconds(1));
+  execute.server_stages = {{"input copy", LatencySample({5'000, 7'000, 9'000})},
+                           {"run", LatencySample({2'000'000})}};
+  rows.push_back({"Execute", "1 KiB", 4, Baseline::kNone, execute});
+  EXPECT_EQ(FormatStageTable(rows),
+            "| workload | payload | clients | input copy | run |\n"
+            "|---|---|--:|--:|--:|\n"
+            "| Execute | 1 KiB | 4 | 7.00 µs | 2.00 ms |\n");
 }
 
 }  // namespace

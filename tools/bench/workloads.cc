@@ -57,11 +57,25 @@ std::string InputBytes(int64_t rows) {
                      values.size() * sizeof(float));
 }
 
-// What a call returns: the server's time where the response has one.
-using CallResult = absl::StatusOr<std::optional<absl::Duration>>;
+// What a call returns: the server's timings where the response has them.
+using CallResult = absl::StatusOr<std::optional<ServerTimings>>;
 
-std::optional<absl::Duration> Micros(int64_t us) {
-  return absl::Microseconds(us);
+std::optional<ServerTimings> Total(int64_t us) {
+  ServerTimings timings;
+  timings.total = absl::Microseconds(us);
+  return timings;
+}
+
+// An Execute's stages; the total where it is sound.
+ServerTimings ExecuteTimingsOf(const v1::ExecuteTimings& t, bool with_total) {
+  ServerTimings timings;
+  if (with_total) timings.total = absl::Microseconds(t.total_us());
+  timings.stages = {{"queue", absl::Microseconds(t.queue_us())},
+                    {"guards", absl::Microseconds(t.guard_us())},
+                    {"input copy", absl::Microseconds(t.input_copy_us())},
+                    {"run", absl::Microseconds(t.run_us())},
+                    {"output copy", absl::Microseconds(t.output_copy_us())}};
+  return timings;
 }
 
 // A lambda returning a CallResult as a ClientOp, with the state it
@@ -73,16 +87,16 @@ class LambdaOp : public ClientOp {
   absl::Status Call() override {
     CallResult result = call_();
     if (!result.ok()) return result.status();
-    server_time_ = *result;
+    timings_ = *std::move(result);
     return absl::OkStatus();
   }
-  std::optional<absl::Duration> ServerTime() const override {
-    return server_time_;
+  const ServerTimings* LastServerTimings() const override {
+    return timings_.has_value() ? &*timings_ : nullptr;
   }
 
  private:
   F call_;
-  std::optional<absl::Duration> server_time_;
+  std::optional<ServerTimings> timings_;
 };
 
 template <typename F>
@@ -168,19 +182,17 @@ class SharedMemoryExecute : public ClientOp {
         !response->outputs(0).tensor().has_shm()) {
       return absl::InternalError("Execute: no output in shared memory");
     }
-    server_time_ = absl::Microseconds(response->timings().total_us());
+    timings_ = ExecuteTimingsOf(response->timings(), /*with_total=*/true);
     return absl::OkStatus();
   }
-  std::optional<absl::Duration> ServerTime() const override {
-    return server_time_;
-  }
+  const ServerTimings* LastServerTimings() const override { return &timings_; }
 
  private:
   std::unique_ptr<client::KilnClient> client_;
   // Unregistered through client_, so declared after it (destroyed first).
   std::unique_ptr<SharedRegion> region_;
   v1::ExecuteRequest request_;
-  std::optional<absl::Duration> server_time_;
+  ServerTimings timings_;
 };
 
 }  // namespace
@@ -262,7 +274,7 @@ ClientOpFactory CompileHit(client::ClientOptions options,
       if (!response->cache_hit()) {
         return absl::InternalError("Compile: expected a cache hit");
       }
-      return Micros(response->timings().total_us());
+      return Total(response->timings().total_us());
     });
   };
 }
@@ -375,8 +387,8 @@ ClientOpFactory ExecuteRoundTrip(client::ClientOptions options,
       }
       // ExecuteStream's total_us counts the execution twice (it adds the
       // execution's own total to a span that already contains it).
-      if (transport == Transport::kStreamed) return std::nullopt;
-      return Micros(response->timings().total_us());
+      return ExecuteTimingsOf(response->timings(),
+                              /*with_total=*/transport != Transport::kStreamed);
     });
   };
 }
@@ -396,7 +408,7 @@ ClientOpFactory ColdCompile(client::ClientOptions options,
       if (response->cache_hit()) {
         return absl::InternalError("Compile: expected a cache miss");
       }
-      return Micros(response->timings().total_us());
+      return Total(response->timings().total_us());
     });
   };
 }

@@ -88,6 +88,7 @@ absl::Status Run(const Flags& flags) {
   absl::StatusOr<int64_t> large_rows = RowsFor(flags.large_bytes, "--large");
   if (!large_rows.ok()) return large_rows.status();
 
+  const std::string load_before = LoadAverage();
   const client::ClientOptions options = BenchClientOptions(flags.server);
   absl::StatusOr<std::unique_ptr<client::KilnClient>> setup =
       client::KilnClient::Create(options);
@@ -217,6 +218,8 @@ absl::Status Run(const Flags& flags) {
   std::printf("- CPU: %s\n", CpuDescription().c_str());
   std::printf("- Kernel: %s\n", KernelDescription().c_str());
   std::printf("- Compiler: %s\n", CompilerDescription().c_str());
+  std::printf("- Load average (1, 5, 15 min): %s before, %s after\n",
+              load_before.c_str(), LoadAverage().c_str());
   std::printf("- kiln-server %s (target %s, shared memory %s); %s\n",
               capabilities->server_version().c_str(), target.c_str(),
               shm ? "on" : "off",

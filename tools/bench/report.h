@@ -32,6 +32,8 @@ struct Row {
 std::string CpuDescription();
 std::string KernelDescription();
 std::string CompilerDescription();
+// "2.31 1.90 1.75": the 1, 5 and 15 minute load averages (/proc/loadavg).
+std::string LoadAverage();
 
 // 1536 → "1.5 KiB"; 1024 → "1 KiB".
 std::string FormatBytes(int64_t bytes);

@@ -255,7 +255,7 @@ def test_argument_kinds_by_hand() -> None:
     assert by_target["aten::mean.dim"].args[2].bool_value is True
     bw = by_target["aten::native_layer_norm_backward.default"]
     assert list(bw.args[7].bools.values) == [True, False, False]
-    assert [o.WhichOneof("value") for o in bw.outputs] == ["tensor", "none", "none"]
+    assert [o.WhichOneof("kind") for o in bw.outputs] == ["tensor", "none", "none"]
     # Outputs: refs, a None output of a node (kept as a ref-less none), constants.
     kinds = [o.WhichOneof("value") for o in graph.outputs]
     assert kinds == ["ref"] * 6 + ["none", "int_value", "float_value"]
@@ -410,7 +410,7 @@ def test_data_dependent_scalar_is_a_scalar_output() -> None:
     x = torch.tensor(3.0)
     graph = export_graph(_graph_module(build), [x])
     item, mul = graph.nodes
-    assert item.outputs[0].WhichOneof("value") == "scalar" and item.outputs[0].scalar == proto.SCALAR_KIND_FLOAT
+    assert item.outputs[0].WhichOneof("kind") == "scalar" and item.outputs[0].scalar == proto.SCALAR_KIND_FLOAT
     assert mul.args[1].ref.node == item.name
     assert evaluate(graph, [x])[0].item() == 9.0
     assert import_graph(graph)(x)[0].item() == 9.0

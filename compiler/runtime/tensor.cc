@@ -287,6 +287,12 @@ std::string Tensor::ContiguousBytes() const {
   std::string out;
   int64_t es = element_size();
   out.resize(numel() * es);
+  if (IsContiguous()) {
+    if (!out.empty()) {
+      std::memcpy(&out[0], ElementPtrAtOffset(offset_), out.size());
+    }
+    return out;
+  }
   int64_t i = 0;
   ForEachIndex(sizes_, [&](const int64_t* idx) {
     std::memcpy(&out[i * es], ElementPtr(idx), es);

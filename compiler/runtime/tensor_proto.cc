@@ -50,6 +50,23 @@ absl::StatusOr<Tensor> TensorFromBytes(const v1::Tensor& proto,
         "%s.%s: %d bytes, expected %d (%d elements of %d bytes)", path,
         std::string(data_field), raw.size(), t->numel() * es, t->numel(), es));
   }
+  if (*dtype == ir::DType::kBool) {
+    for (size_t k = 0; k < raw.size(); ++k) {
+      if (static_cast<uint8_t>(raw[k]) > 1) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s.%s: bool element %d is %d, not 0 or 1", path,
+            std::string(data_field), k, static_cast<uint8_t>(raw[k])));
+      }
+    }
+  }
+  // The bytes are the elements in row-major order: one copy when the
+  // tensor's layout is that order too.
+  if (t->IsContiguous()) {
+    if (!raw.empty())
+      std::memcpy(t->ElementPtrAtOffset(t->storage_offset()), raw.data(),
+                  raw.size());
+    return *std::move(t);
+  }
   int64_t i = 0;
   absl::Status st = absl::OkStatus();
   ForEachIndex(t->sizes(), [&](const int64_t* idx) {

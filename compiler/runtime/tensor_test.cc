@@ -76,5 +76,26 @@ TEST(TensorTest, ProtoRoundTripKeepsLayout) {
               HasSubstr("inputs[0].tensor.raw: 3 bytes, expected 12"));
 }
 
+TEST(TensorTest, ContiguousBytesAtAStorageOffset) {
+  // Dense tensors take one copy each way; the storage offset still counts.
+  Tensor t = Tensor::FromDoubles(DType::kFloat32, {6}, {1, 2, 3, 4, 5, 6});
+  auto tail = Tensor::View(t, {2, 2}, {2, 1}, 2);
+  ASSERT_TRUE(tail.ok());
+  v1::Tensor proto;
+  TensorToProto(*tail, &proto);
+  auto back = TensorFromProto(proto, "t");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->storage_offset(), 2);
+  EXPECT_THAT(back->ToDoubles(), ElementsAre(3, 4, 5, 6));
+  EXPECT_EQ(back->ContiguousBytes(), tail->ContiguousBytes());
+  v1::Tensor flags;
+  TensorToProto(Tensor::FromInts(DType::kBool, {3}, {1, 0, 1}), &flags);
+  flags.set_raw(std::string("\x01\x00\x02", 3));
+  auto bad = TensorFromProto(flags, "inputs[1].tensor");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("inputs[1].tensor.raw: bool element 2 is 2"));
+}
+
 }  // namespace
 }  // namespace kiln::rt

@@ -45,19 +45,6 @@ std::string TargetSuffix() {
 
 int64_t Micros(absl::Duration d) { return absl::ToInt64Microseconds(d); }
 
-int64_t MicrosSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() -
-                                                               start)
-      .count();
-}
-
-cache::GuardLimits GuardLimitsOf(const ServerLimits& limits) {
-  cache::GuardLimits g;
-  g.max_inputs = static_cast<int>(limits.max_inputs);
-  g.max_sym_expr_depth = static_cast<int>(limits.max_sym_expr_depth);
-  return g;
-}
-
 // The call's deadline for the cache (infinite when the client set none).
 absl::Time DeadlineOf(const grpc::ServerContext* context) {
   auto deadline = context->deadline();

@@ -10,17 +10,12 @@
 #include "absl/strings/str_format.h"
 #include "server/compiler_service.h"
 #include "server/execution.h"
+#include "server/request_validation.h"
 
 namespace kiln::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t MicrosSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() -
-                                                               start)
-      .count();
-}
 
 const char* KindName(const v1::ExecuteStreamRequest& message) {
   switch (message.kind_case()) {

@@ -21,19 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t MicrosSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() -
-                                                               start)
-      .count();
-}
-
-cache::GuardLimits GuardLimitsOf(const ServerLimits& limits) {
-  cache::GuardLimits g;
-  g.max_inputs = static_cast<int>(limits.max_inputs);
-  g.max_sym_expr_depth = static_cast<int>(limits.max_sym_expr_depth);
-  return g;
-}
-
 absl::Status GuardFailed(const v1::GuardFailure& failure) {
   absl::Status status = absl::FailedPreconditionError(absl::StrCat(
       "guard failed: ", failure.message(),

@@ -48,16 +48,7 @@ class JsonFormatter : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg,
               spdlog::memory_buf_t& dest) override {
-    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                      msg.time.time_since_epoch())
-                      .count();
-    std::time_t secs = static_cast<std::time_t>(micros / 1000000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char ts[64];
-    size_t n = std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(ts + n, sizeof(ts) - n, ".%06lldZ",
-                  static_cast<long long>(micros % 1000000));
+    const std::string ts = JsonLogTimestamp(msg.time);
     dest.append(std::string_view("{\"ts\":\""));
     dest.append(std::string_view(ts));
     dest.append(std::string_view("\",\"level\":"));
@@ -76,6 +67,20 @@ class JsonFormatter : public spdlog::formatter {
 };
 
 }  // namespace
+
+std::string JsonLogTimestamp(std::chrono::system_clock::time_point time) {
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                    time.time_since_epoch())
+                    .count();
+  std::time_t secs = static_cast<std::time_t>(micros / 1000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char ts[64];
+  size_t n = std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(ts + n, sizeof(ts) - n, ".%06lldZ",
+                static_cast<long long>(micros % 1000000));
+  return ts;
+}
 
 absl::Status SetupLogging(const std::string& format, const std::string& level) {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();

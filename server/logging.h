@@ -1,6 +1,7 @@
 #ifndef KILN_SERVER_LOGGING_H_
 #define KILN_SERVER_LOGGING_H_
 
+#include <chrono>
 #include <string>
 
 #include "absl/status/status.h"
@@ -11,6 +12,9 @@ namespace kiln::server {
 // lines or as one JSON object per line (`{"ts":..,"level":..,"msg":..}`).
 // Call once from main before any other thread logs.
 absl::Status SetupLogging(const std::string& format, const std::string& level);
+
+// "2026-11-27T21:58:08.005922Z": the UTC timestamp of JSON log lines.
+std::string JsonLogTimestamp(std::chrono::system_clock::time_point time);
 
 }  // namespace kiln::server
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
+#include "server/logging.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
@@ -30,16 +31,7 @@ class JsonRequestFormatter : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg,
               spdlog::memory_buf_t& dest) override {
-    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                      msg.time.time_since_epoch())
-                      .count();
-    std::time_t secs = static_cast<std::time_t>(micros / 1000000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char ts[64];
-    size_t n = std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(ts + n, sizeof(ts) - n, ".%06lldZ",
-                  static_cast<long long>(micros % 1000000));
+    const std::string ts = JsonLogTimestamp(msg.time);
     auto level = spdlog::level::to_string_view(msg.level);
     std::string head =
         absl::StrCat("{\"ts\":\"", ts, "\",\"level\":\"",

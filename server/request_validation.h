@@ -10,10 +10,13 @@
 #ifndef KILN_SERVER_REQUEST_VALIDATION_H_
 #define KILN_SERVER_REQUEST_VALIDATION_H_
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cache/guards/guard_set.h"
 #include "google/protobuf/repeated_field.h"
 #include "kiln/v1/compiler_service.pb.h"
 #include "kiln/v1/graph.pb.h"
@@ -21,6 +24,21 @@
 #include "server/config.h"
 
 namespace kiln::server {
+
+// Microseconds since `start` on the steady clock (request timings).
+inline int64_t MicrosSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// The guard limits of a server with these limits.
+inline cache::GuardLimits GuardLimitsOf(const ServerLimits& limits) {
+  cache::GuardLimits g;
+  g.max_inputs = static_cast<int>(limits.max_inputs);
+  g.max_sym_expr_depth = static_cast<int>(limits.max_sym_expr_depth);
+  return g;
+}
 
 // One leaf of a GuardContext or CallSignature: what one graph placeholder
 // (and one Execute input) stands for. Exactly one pointer is set; they

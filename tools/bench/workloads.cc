@@ -67,9 +67,9 @@ std::optional<ServerTimings> Total(int64_t us) {
 }
 
 // An Execute's stages; the total where it is sound.
-ServerTimings ExecuteTimingsOf(const v1::ExecuteTimings& t, bool with_total) {
+ServerTimings ExecuteTimingsOf(const v1::ExecuteTimings& t) {
   ServerTimings timings;
-  if (with_total) timings.total = absl::Microseconds(t.total_us());
+  timings.total = absl::Microseconds(t.total_us());
   timings.stages = {{"queue", absl::Microseconds(t.queue_us())},
                     {"guards", absl::Microseconds(t.guard_us())},
                     {"input copy", absl::Microseconds(t.input_copy_us())},
@@ -182,7 +182,7 @@ class SharedMemoryExecute : public ClientOp {
         !response->outputs(0).tensor().has_shm()) {
       return absl::InternalError("Execute: no output in shared memory");
     }
-    timings_ = ExecuteTimingsOf(response->timings(), /*with_total=*/true);
+    timings_ = ExecuteTimingsOf(response->timings());
     return absl::OkStatus();
   }
   const ServerTimings* LastServerTimings() const override { return &timings_; }
@@ -385,10 +385,7 @@ ClientOpFactory ExecuteRoundTrip(client::ClientOptions options,
         return absl::InternalError(
             absl::StrCat("Execute: expected one output of ", bytes, " bytes"));
       }
-      // ExecuteStream's total_us counts the execution twice (it adds the
-      // execution's own total to a span that already contains it).
-      return ExecuteTimingsOf(response->timings(),
-                              /*with_total=*/transport != Transport::kStreamed);
+      return ExecuteTimingsOf(response->timings());
     });
   };
 }

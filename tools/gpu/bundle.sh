@@ -40,3 +40,7 @@ cp -r client/python/kiln client/python/tests "$OUT/python/"
 cp tools/gpu/run.sh "$OUT/"
 strip --strip-debug "$OUT"/kiln/*/* "$OUT"/kiln/*/*/*/* "$OUT"/lib/* 2>/dev/null || true
 du -sh "$OUT" | awk '{print "gpu bundle: " $1 " in build/gpu-bundle"}'
+# One compressed file to carry to the host (the libraries make up most of
+# the bundle and compress ~3x).
+tar -czf "$OUT.tgz" -C "$(dirname "$OUT")" "$(basename "$OUT")"
+du -sh "$OUT.tgz" | awk '{print "gpu bundle: " $1 " in build/gpu-bundle.tgz"}'

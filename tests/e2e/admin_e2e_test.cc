@@ -30,6 +30,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/testing/process.h"
+#include "tests/testing/store_writer.h"
 
 namespace kiln {
 namespace {
@@ -55,11 +56,7 @@ constexpr char kDynamicGraph[] = R"(graph(%x: f32[s0, 4], %y: f32[s0, 4]) {
 
 float Expected(float x, float y) { return (x > 0 ? x * x : 0.0f) + y; }
 
-// What admin_store_writer printed for one entry.
-struct Written {
-  std::string key, graph, target;
-  int64_t size = 0;
-};
+using Written = ::kiln::testing::WrittenEntry;
 
 v1::Tensor FloatTensor(int64_t rows, const std::vector<float>& values) {
   v1::Tensor t;
@@ -100,21 +97,9 @@ class AdminE2ETest : public ::testing::Test {
   // Runs admin_store_writer on `dir` (before a server opens it).
   std::vector<Written> Write(const std::string& dir,
                              const std::vector<std::string>& specs) {
-    std::vector<std::string> argv = {writer_bin_, "--data-dir=" + dir};
-    argv.insert(argv.end(), specs.begin(), specs.end());
-    auto run = testing::RunCommand(argv);
-    EXPECT_TRUE(run.ok()) << run.status();
-    EXPECT_EQ(run->exit_code, 0) << run->err;
-    std::vector<Written> out;
-    for (absl::string_view line : absl::StrSplit(run->out, '\n')) {
-      std::vector<std::string> f = absl::StrSplit(line, ' ');
-      if (f.size() != 5 || f[0] != "ENTRY") continue;
-      Written w{f[1], f[2], f[3], 0};
-      EXPECT_TRUE(absl::SimpleAtoi(f[4], &w.size));
-      out.push_back(w);
-    }
-    EXPECT_EQ(out.size(), specs.size());
-    return out;
+    auto written = testing::WriteEntries(writer_bin_, dir, specs);
+    EXPECT_TRUE(written.ok()) << written.status();
+    return written.ok() ? *std::move(written) : std::vector<Written>();
   }
 
   std::unique_ptr<ServerProcess> StartServer(

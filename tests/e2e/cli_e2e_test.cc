@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/process.h"
+#include "tests/testing/store_writer.h"
 
 namespace kiln {
 namespace {
@@ -37,10 +38,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-struct Written {
-  std::string key, graph, target;
-  int64_t size = 0;
-};
+using Written = ::kiln::testing::WrittenEntry;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines = absl::StrSplit(text, '\n');
@@ -70,21 +68,9 @@ class CliE2ETest : public ::testing::Test {
 
   std::vector<Written> Write(const std::string& dir,
                              const std::vector<std::string>& specs) {
-    std::vector<std::string> argv = {writer_bin_, "--data-dir=" + dir};
-    argv.insert(argv.end(), specs.begin(), specs.end());
-    auto run = testing::RunCommand(argv);
-    EXPECT_TRUE(run.ok()) << run.status();
-    EXPECT_EQ(run->exit_code, 0) << run->err;
-    std::vector<Written> out;
-    for (const std::string& line : Lines(run->out)) {
-      std::vector<std::string> f = absl::StrSplit(line, ' ');
-      if (f.size() != 5 || f[0] != "ENTRY") continue;
-      Written w{f[1], f[2], f[3], 0};
-      EXPECT_TRUE(absl::SimpleAtoi(f[4], &w.size));
-      out.push_back(w);
-    }
-    EXPECT_EQ(out.size(), specs.size());
-    return out;
+    auto written = testing::WriteEntries(writer_bin_, dir, specs);
+    EXPECT_TRUE(written.ok()) << written.status();
+    return written.ok() ? *std::move(written) : std::vector<Written>();
   }
 
   std::unique_ptr<ServerProcess> StartServer(

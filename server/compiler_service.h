@@ -72,6 +72,12 @@ class CompilerService final : public v1::Compiler::Service {
                             const v1::CapabilitiesRequest* request,
                             v1::CapabilitiesResponse* response) override;
 
+  // The largest stream chunk (TensorChunk.data, bundle chunks) this server
+  // sends and accepts: Capabilities' stream_chunk_bytes.
+  int64_t chunk_bytes() const {
+    return capabilities_.limits().stream_chunk_bytes();
+  }
+
  private:
   absl::Status DoCompile(grpc::ServerContext* context,
                          const v1::CompileRequest& request,
@@ -88,10 +94,6 @@ class CompilerService final : public v1::Compiler::Service {
   // payloads (a guard failure, a retry hint), then ToGrpcStatus.
   static grpc::Status FinishCall(grpc::ServerContext* context,
                                  const absl::Status& status);
-  // The largest TensorChunk.data this server sends and accepts.
-  int64_t chunk_bytes() const {
-    return capabilities_.limits().stream_chunk_bytes();
-  }
 
   const ServerConfig config_;
   // Built once at start: the backends and limits do not change while the

@@ -97,10 +97,7 @@ absl::StatusOr<std::unique_ptr<KilnServer>> KilnServer::Create(
   // Bundle chunks are as large as Capabilities advertises (what fits in one
   // message with --max-message-bytes).
   CacheAdminOptions admin_options;
-  admin_options.stream_chunk_bytes =
-      DescribeCapabilities(config, self->cache_->store().store_id())
-          .limits()
-          .stream_chunk_bytes();
+  admin_options.stream_chunk_bytes = self->compiler_->chunk_bytes();
   self->admin_ =
       std::make_unique<CacheAdminService>(self->cache_.get(), admin_options);
 
